@@ -1,0 +1,36 @@
+"""What an action did: its outcome and the reason, as recorded, counted and notified."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Outcome(enum.StrEnum):
+    """The result of one action. Values are metric labels and log fields, so keep them stable."""
+
+    SUCCESS = "success"
+    DRY_RUN = "dry_run"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    ALREADY_GONE = "already_gone"
+    TARGET_MISMATCH = "target_mismatch"
+    NO_TARGET = "no_target"
+    CONFLICT = "conflict"
+    NOT_RUN = "not_run"
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """One action's outcome, with a sentence that says why and what it changed."""
+
+    action: str
+    outcome: Outcome
+    reason: str
+    duration_s: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome is Outcome.FAILED

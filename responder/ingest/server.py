@@ -1,0 +1,123 @@
+"""The HTTP sink that Falco's ``http_output`` and Falcosidekick's webhook POST alerts to.
+
+Falco and Falcosidekick send one request at a time and never retry, so the sink answers as soon
+as the alerts are in the queue (202) and runs actions later. Errors answer with a JSON body:
+``{"error": reason, "message": sentence}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from responder.errors import IngestError
+from responder.ingest.decode import decode_alerts
+from responder.record.metrics import Metrics
+from responder.store.queue import AlertQueue, QueuedAlert
+
+log = structlog.get_logger("responder.ingest")
+
+# A header that marks every alert of a request as a drill.
+DRILL_HEADER = "X-Responder-Drill"
+
+ReadinessCheck = Callable[[], Awaitable[str | None]]
+
+
+@dataclass
+class Sink:
+    """What the handlers need; stored in the application under ``SINK``."""
+
+    queue: AlertQueue
+    metrics: Metrics
+    retry_after_s: int = 1
+    max_body_bytes: int = 1024 * 1024
+    # Each check returns None when ready, or a sentence saying why not.
+    readiness: list[ReadinessCheck] = field(default_factory=list)
+
+
+SINK = web.AppKey("sink", Sink)
+
+
+def error_response(status: int, reason: str, message: str) -> web.Response:
+    return web.json_response({"error": reason, "message": message}, status=status)
+
+
+async def receive(request: web.Request) -> web.Response:
+    """Accept one alert, a JSON array of alerts, or newline-delimited JSON."""
+    sink = request.app[SINK]
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        sink.metrics.alerts_rejected.labels("too_large").inc()
+        log.warning("request_rejected", reason="too_large", limit=sink.max_body_bytes)
+        return error_response(
+            413,
+            "too_large",
+            f"body larger than the limit of {sink.max_body_bytes} bytes; "
+            "send smaller batches or raise server.max_body_bytes",
+        )
+    drill = request.headers.get(DRILL_HEADER, "").lower() in ("1", "true", "yes")
+    try:
+        alerts = decode_alerts(body, drill=drill)
+    except IngestError as error:
+        sink.metrics.alerts_rejected.labels(error.reason).inc()
+        log.warning("request_rejected", reason=error.reason, message=str(error))
+        return error_response(error.status, error.reason, str(error))
+    items = [QueuedAlert(alert) for alert in alerts]
+    if not sink.queue.offer(items):
+        sink.metrics.alerts_rejected.labels("queue_full").inc()
+        log.warning("request_rejected", reason="queue_full", alerts=len(items))
+        response = error_response(
+            503, "queue_full", "the responder is busy; send again after Retry-After seconds"
+        )
+        response.headers["Retry-After"] = str(sink.retry_after_s)
+        return response
+    sink.metrics.queue_depth.set(len(sink.queue))
+    for item in items:
+        alert = item.alert
+        sink.metrics.alerts_received.labels(alert.rule, str(alert.priority), alert.source).inc()
+    log.debug("alerts_accepted", count=len(items), alert_ids=[item.id for item in items])
+    return web.json_response(
+        {"accepted": len(items), "ids": [item.id for item in items]}, status=202
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    sink = request.app[SINK]
+    problems = [problem for check in sink.readiness if (problem := await check()) is not None]
+    if problems:
+        return web.json_response({"status": "not ready", "problems": problems}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    sink = request.app[SINK]
+    sink.metrics.queue_depth.set(len(sink.queue))
+    payload = generate_latest(sink.metrics.registry)
+    response = web.Response(body=payload)
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+async def method_not_allowed(request: web.Request) -> web.Response:
+    return error_response(405, "method_not_allowed", "POST alerts to /")
+
+
+def create_app(sink: Sink) -> web.Application:
+    """Build the sink application. ``sink.max_body_bytes`` applies after gzip decoding."""
+    app = web.Application(client_max_size=sink.max_body_bytes)
+    app[SINK] = sink
+    app.router.add_post("/", receive)
+    app.router.add_get("/", method_not_allowed)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app

@@ -1,0 +1,77 @@
+"""Prometheus metrics. Labels carry only bounded values: rule, priority, source, playbook,
+action, outcome, reason. Pod names, namespaces and alert ids go to logs, never to labels.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Action calls to the Kubernetes API take milliseconds; notifications up to the timeout.
+ACTION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    """The responder's metrics in a registry of their own, so that tests do not share state."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.alerts_received = Counter(
+            "responder_alerts_received",
+            "Alerts accepted by the HTTP sink.",
+            ["rule", "priority", "source"],
+            registry=r,
+        )
+        self.alerts_rejected = Counter(
+            "responder_alerts_rejected",
+            "Requests rejected by the HTTP sink, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.alerts_ignored = Counter(
+            "responder_alerts_ignored",
+            "Alerts that run no response action, such as Falco's internal events, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.playbook_matches = Counter(
+            "responder_playbook_matches",
+            "Playbooks matched by alerts.",
+            ["playbook"],
+            registry=r,
+        )
+        self.actions = Counter(
+            "responder_actions",
+            "Actions run, by action and outcome.",
+            ["action", "outcome"],
+            registry=r,
+        )
+        self.action_duration = Histogram(
+            "responder_action_duration_seconds",
+            "Time one action took.",
+            ["action"],
+            buckets=ACTION_BUCKETS,
+            registry=r,
+        )
+        self.end_to_end = Histogram(
+            "responder_alert_handling_seconds",
+            "Time from an alert being received to its last action being done.",
+            buckets=ACTION_BUCKETS,
+            registry=r,
+        )
+        self.notifications = Counter(
+            "responder_notifications",
+            "Notifications by notifier and outcome (sent, failed, dropped).",
+            ["notifier", "outcome"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "responder_queue_depth",
+            "Alerts accepted and waiting for a worker.",
+            registry=r,
+        )
+        self.playbooks_loaded = Gauge(
+            "responder_playbooks_loaded",
+            "Playbooks in the set in use.",
+            registry=r,
+        )
