@@ -1,0 +1,131 @@
+"""Configuration: a YAML file, then ``RESPONDER_*`` environment variables, then command-line flags.
+
+Nested fields are set from the environment with ``__``, for example
+``RESPONDER_SERVER__PORT=8080`` or ``RESPONDER_KUBERNETES__KUBECONFIG=/etc/kubeconfig``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from responder.errors import ConfigError
+from responder.match.loader import describe_errors
+from responder.notify.config import NotifierConfig
+
+# Falcosidekick, its UI and Falco Talon listen on 2801 to 2803; this is the next free port.
+DEFAULT_PORT = 2804
+MIB = 1024 * 1024
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(Section):
+    """The HTTP sink."""
+
+    host: str = "0.0.0.0"
+    """Address to listen on. All interfaces by default, because the sink runs in a pod."""
+    port: int = Field(DEFAULT_PORT, ge=1, le=65535)
+    max_body_bytes: int = Field(MIB, ge=1024)
+    """Largest request body, after gzip decoding, in bytes. Larger bodies get 413."""
+    queue_size: int = Field(10_000, ge=1)
+    """Accepted alerts waiting for a worker. When full, the sink answers 503 with Retry-After."""
+    retry_after_s: int = Field(1, ge=1)
+    """Seconds sent in Retry-After with a 503."""
+    workers: int = Field(8, ge=1, le=256)
+    """Alerts handled at once. Each waits mostly on the Kubernetes API, so a few per core fit."""
+
+
+class KubernetesSettings(Section):
+    """The Kubernetes API client."""
+
+    kubeconfig: Path | None = None
+    """A kubeconfig file. Default: in-cluster in a pod, else KUBECONFIG or ~/.kube/config."""
+    context: str | None = None
+    request_timeout_s: float = Field(10.0, gt=0)
+    """Timeout of one API request in seconds."""
+    required: bool = False
+    """Refuse to start without a Kubernetes configuration, instead of running without one."""
+
+
+class Settings(BaseSettings):
+    """Everything ``responder serve`` needs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RESPONDER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        # A literal secret that fails validation must not be echoed in the error.
+        hide_input_in_errors=True,
+    )
+
+    playbooks: list[Path] = [Path("playbooks")]
+    """Playbook files or directories of them."""
+    dry_run: bool = False
+    """Run every playbook in dry-run: Kubernetes writes are sent with dryRun=All."""
+    action_deadline_s: float = Field(30.0, gt=0)
+    """Time one action may take, retries included, before it is counted as failed."""
+    log_format: Literal["auto", "json", "console"] = "auto"
+    """JSON lines, or a readable format; ``auto`` picks console on a terminal."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    server: ServerSettings = ServerSettings()
+    kubernetes: KubernetesSettings = KubernetesSettings()
+    notifiers: dict[str, NotifierConfig] = {}
+    """Named notification targets that playbooks refer to in ``notify``."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings layers the file, the environment and the flags itself, so that a
+        # variable overrides one key of a nested section and not the whole section.
+        return (init_settings,)
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from a YAML file, the environment and ``overrides`` (flags)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise ConfigError(f"cannot read config file {str(path)!r}: {error.strerror}") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: invalid YAML: {error}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+        data = loaded or {}
+    environment = EnvSettingsSource(Settings)()
+    try:
+        return Settings(**_merge(data, environment, overrides))
+    except ValidationError as error:
+        where = str(path) if path is not None else "settings"
+        lines = "\n".join(f"  {line}" for line in describe_errors(error, Settings))
+        raise ConfigError(f"{where}: invalid configuration:\n{lines}") from None
+
+
+def _merge(*layers: dict[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = _merge(merged[key], value)
+            else:
+                merged[key] = value
+    return merged
