@@ -1,0 +1,45 @@
+"""``responder serve``: load settings and playbooks, then run the sink until SIGTERM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from responder.daemon import build_app, load_playbook_set
+from responder.errors import ConfigError
+from responder.record.logs import configure_logging
+from responder.settings import load_settings
+
+log = structlog.get_logger("responder")
+
+
+def serve(config: Path | None, overrides: dict[str, Any]) -> int:
+    """Run the daemon in the foreground; return the exit status."""
+    settings = load_settings(config, **overrides)
+    configure_logging(settings.log_format, settings.log_level)
+    report = load_playbook_set(settings)
+    if not report.ok:
+        raise ConfigError(
+            "invalid playbooks, not starting:\n" + "\n".join(f"  {e}" for e in report.errors)
+        )
+    if not report.playbooks:
+        log.warning(
+            "no_playbooks",
+            paths=[str(path) for path in settings.playbooks],
+            effect="alerts are accepted and logged, and no action runs",
+        )
+    app = build_app(settings, report)
+    log.info("listening", host=settings.server.host, port=settings.server.port)
+    # run_app turns SIGTERM and SIGINT into a graceful stop that runs the cleanup context.
+    web.run_app(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=5.0,
+    )
+    return 0

@@ -1,0 +1,173 @@
+"""Assemble the daemon from its settings: the sink, the queue, the workers and their clients.
+
+Clients (Kubernetes, the HTTP session of the notifiers) are opened once in the application's
+``cleanup_ctx`` and closed on shutdown, after the workers have drained what was accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from responder.act.base import load_builtin_actions
+from responder.act.kube import Kube
+from responder.errors import ConfigError, KubeError
+from responder.ingest.server import ReadinessCheck, Sink, create_app
+from responder.match.loader import LoadReport, load_playbooks
+from responder.match.matcher import Matcher
+from responder.notify.config import build_notifier
+from responder.notify.dispatch import Dispatcher
+from responder.pipeline import Pipeline, run_workers
+from responder.record.metrics import Metrics
+from responder.settings import Settings
+from responder.store.queue import AlertQueue
+
+log = structlog.get_logger("responder.daemon")
+
+# Time given on shutdown to finish accepted alerts and queued notifications, in seconds.
+# Kubernetes sends SIGKILL 30 s after SIGTERM by default, so this leaves room for the rest.
+SHUTDOWN_GRACE_S = 20.0
+
+
+def load_playbook_set(settings: Settings, *, check_notifiers: bool = True) -> LoadReport:
+    """Load the configured playbooks against the registered actions and configured notifiers."""
+    notifiers = list(settings.notifiers) if check_notifiers else None
+    return load_playbooks(settings.playbooks, registry=load_builtin_actions(), notifiers=notifiers)
+
+
+def uses_kubernetes(report: LoadReport) -> bool:
+    return any(step.spec.needs_kube for loaded in report.playbooks for step in loaded.steps)
+
+
+@dataclass
+class Daemon:
+    """The running parts, kept together for tests and for shutdown."""
+
+    settings: Settings
+    metrics: Metrics
+    queue: AlertQueue
+    pipeline: Pipeline
+    sink: Sink
+
+
+async def connect_kube(settings: Settings, *, needed: bool) -> Kube | None:
+    """Connect to the Kubernetes API, or return None when no configuration is found."""
+    try:
+        kube = await Kube.connect(
+            kubeconfig=settings.kubernetes.kubeconfig,
+            context=settings.kubernetes.context,
+            request_timeout_s=settings.kubernetes.request_timeout_s,
+        )
+    except (KubeError, ConfigError) as error:
+        if settings.kubernetes.required:
+            raise ConfigError(f"cannot load Kubernetes configuration: {error}") from error
+        level = log.warning if needed else log.info
+        level(
+            "kubernetes_unavailable",
+            error=str(error),
+            effect="actions that need Kubernetes report dry_run in dry-run mode, else failed",
+        )
+        return None
+    log.info("kubernetes_configured")
+    return kube
+
+
+def build_app(settings: Settings, report: LoadReport) -> web.Application:
+    """Build the aiohttp application; everything with a lifetime starts in its cleanup context."""
+    if not report.ok:
+        raise ConfigError("invalid playbooks:\n" + "\n".join(report.errors))
+    metrics = Metrics()
+    metrics.playbooks_loaded.set(len(report.playbooks))
+    queue = AlertQueue(settings.server.queue_size)
+    sink = Sink(
+        queue=queue,
+        metrics=metrics,
+        retry_after_s=settings.server.retry_after_s,
+        max_body_bytes=settings.server.max_body_bytes,
+    )
+    app = create_app(sink)
+    app.cleanup_ctx.append(_lifetime(settings, report, sink))
+    return app
+
+
+DAEMON = web.AppKey("daemon", Daemon)
+
+
+def _lifetime(
+    settings: Settings, report: LoadReport, sink: Sink
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        needed = uses_kubernetes(report)
+        kube = await connect_kube(settings, needed=needed)
+        session = aiohttp.ClientSession()
+        notifiers = {
+            name: build_notifier(name, config, session=session)
+            for name, config in settings.notifiers.items()
+        }
+        dispatcher = Dispatcher(notifiers, metrics=sink.metrics)
+        dispatcher.start()
+        pipeline = Pipeline(
+            Matcher(report.playbooks),
+            metrics=sink.metrics,
+            dispatcher=dispatcher,
+            kube=kube,
+            dry_run=settings.dry_run,
+            deadline_s=settings.action_deadline_s,
+        )
+        if kube is not None and needed:
+            sink.readiness.append(_kube_ready(kube))
+        app[DAEMON] = Daemon(settings, sink.metrics, sink.queue, pipeline, sink)
+        workers = asyncio.create_task(
+            run_workers(sink.queue, pipeline, count=settings.server.workers)
+        )
+        log.info(
+            "responder_started",
+            playbooks=len(report.playbooks),
+            dry_run=settings.dry_run,
+            kubernetes=kube is not None,
+            notifiers=sorted(notifiers),
+        )
+        try:
+            yield
+        finally:
+            await _shut_down(sink.queue, dispatcher, workers)
+            await session.close()
+            if kube is not None:
+                await kube.close()
+            log.info("responder_stopped")
+
+    return lifetime
+
+
+async def _shut_down(
+    queue: AlertQueue, dispatcher: Dispatcher, workers: asyncio.Task[None]
+) -> None:
+    left = len(queue)
+    log.info("responder_stopping", queued=left)
+    try:
+        async with asyncio.timeout(SHUTDOWN_GRACE_S):
+            await queue.wait_idle()
+    except TimeoutError:
+        log.error("shutdown_incomplete", unhandled=len(queue))
+    await dispatcher.drain(SHUTDOWN_GRACE_S / 4)
+    workers.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await workers
+    await dispatcher.close()
+
+
+def _kube_ready(kube: Kube) -> ReadinessCheck:
+    async def check() -> str | None:
+        try:
+            await kube.ping()
+        except KubeError as error:
+            return f"Kubernetes API unreachable: {error}"
+        return None
+
+    return check
