@@ -1,0 +1,218 @@
+"""``responder serve`` as a subprocess, against the Kubernetes API test server and a real SMTP
+server: an alert goes in, the pod is labelled and isolated, an Event is written, a mail arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+import yaml
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tests.kubeapi.seed import container_id
+from tests.kubeapi.server import KubeApiServer
+from tests.samples import sample_document
+
+REPO = Path(__file__).resolve().parents[2]
+POD = "frontend-6d5f7b9c8d-x2kqp"
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope.content, bytes)
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    handler = Mailbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield handler, controller.port
+    finally:
+        controller.stop()
+
+
+@pytest_asyncio.fixture
+async def cluster() -> AsyncIterator[KubeApiServer]:
+    async with KubeApiServer() as server:
+        server.add_namespace("shop")
+        server.add_node("node-1")
+        replicaset = server.add_replicaset(
+            "shop", "frontend-6d5f7b9c8d", replicas=3, selector={"app": "frontend"}
+        )
+        server.add_pod(
+            "shop",
+            POD,
+            labels={"app": "frontend", "pod-template-hash": "6d5f7b9c8d"},
+            owner=replicaset,
+            containers=["frontend"],
+            node_name="node-1",
+        )
+        yield server
+
+
+class Daemon:
+    def __init__(self, process: asyncio.subprocess.Process, url: str) -> None:
+        self.process = process
+        self.url = url
+
+
+async def start_daemon(tmp_path: Path, cluster: KubeApiServer, smtp_port: int) -> Daemon:
+    kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
+    port = free_port()
+    config = {
+        "playbooks": [str(REPO / "playbooks")],
+        "server": {"host": "127.0.0.1", "port": port},
+        "kubernetes": {"kubeconfig": str(kubeconfig), "required": True},
+        "log_format": "json",
+        "notifiers": {
+            "security": {
+                "type": "email",
+                "host": "127.0.0.1",
+                "port": smtp_port,
+                "security": "none",
+                "sender": "responder@example.com",
+                "recipients": ["secops@example.com"],
+            }
+        },
+    }
+    config_path = tmp_path / "responder.yaml"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    environment = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "responder",
+        "serve",
+        "--config",
+        str(config_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=environment,
+        cwd=tmp_path,
+    )
+    daemon = Daemon(process, f"http://127.0.0.1:{port}")
+    await wait_ready(daemon)
+    return daemon
+
+
+async def wait_ready(daemon: Daemon) -> None:
+    deadline = time.monotonic() + 20
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if daemon.process.returncode is not None:
+                break
+            try:
+                async with session.get(f"{daemon.url}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    stderr = await stop(daemon)
+    raise AssertionError(f"responder did not become ready:\n{stderr}")
+
+
+async def stop(daemon: Daemon) -> str:
+    if daemon.process.returncode is None:
+        daemon.process.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(daemon.process.communicate(), timeout=20)
+    return stderr.decode(errors="replace")
+
+
+async def eventually(check: Any, *, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout_s} s: {check.__doc__ or check}")
+
+
+def shell_alert() -> dict[str, Any]:
+    document = sample_document("falco-direct", 1)
+    full_id = container_id("shop", POD, "frontend").split("://", 1)[1]
+    document["output_fields"]["container.id"] = full_id[:12]
+    return document
+
+
+async def test_alert_labels_isolates_records_and_mails(
+    tmp_path: Path, cluster: KubeApiServer, mailbox: tuple[Mailbox, int]
+) -> None:
+    handler, smtp_port = mailbox
+    daemon = await start_daemon(tmp_path, cluster, smtp_port)
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(daemon.url, data=json.dumps(shell_alert())) as response:
+                assert 202 == response.status
+
+        def pod_labelled() -> bool:
+            pod = cluster.get_object("pods", POD, "shop") or {}
+            labels = pod.get("metadata", {}).get("labels", {})
+            return bool(labels.get("falco-responder.io/rule"))
+
+        def policy_created() -> bool:
+            return bool(cluster.list_objects("networkpolicies", "shop"))
+
+        def event_created() -> bool:
+            return bool(cluster.list_objects("events", "shop"))
+
+        def mail_arrived() -> bool:
+            return bool(handler.messages)
+
+        await eventually(pod_labelled)
+        await eventually(policy_created)
+        await eventually(event_created)
+        await eventually(mail_arrived)
+    finally:
+        stderr = await stop(daemon)
+    assert 0 == daemon.process.returncode, stderr
+
+    pod = cluster.get_object("pods", POD, "shop")
+    assert pod is not None
+    assert "Terminal-shell-in-container" == pod["metadata"]["labels"]["falco-responder.io/rule"]
+    (policy,) = cluster.list_objects("networkpolicies", "shop")
+    assert ["Ingress", "Egress"] == policy["spec"]["policyTypes"]
+    (event,) = cluster.list_objects("events", "shop")
+    assert pod["metadata"]["uid"] == event["involvedObject"]["uid"]
+    (mail,) = handler.messages
+    assert "Terminal shell in container" in mail["Subject"]
+    logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    outcomes = {
+        entry["action"]: entry["outcome"] for entry in logged if entry["event"] == "action_done"
+    }
+    assert {
+        "label_pod": "success",
+        "isolate_pod": "success",
+        "create_event": "success",
+    } == outcomes
