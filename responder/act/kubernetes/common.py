@@ -1,0 +1,64 @@
+"""Helpers the Kubernetes actions share: results for API failures, and the target checks."""
+
+from __future__ import annotations
+
+from responder.act.base import ActionContext
+from responder.act.kube import Kube
+from responder.act.results import ActionResult, Outcome
+from responder.errors import KubeError
+from responder.ingest.alert import PodTarget
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGER = "falco-responder"
+# Patches use JSON merge patch (RFC 7386): maps merge key by key, null deletes a key, and a list
+# is replaced as a whole, so the body states the end result on every resource kind.
+MERGE_PATCH = "application/merge-patch+json"
+# JSON patch (RFC 6902) where a whole field must be replaced, or a value tested first.
+JSON_PATCH = "application/json-patch+json"
+
+
+def api_failure(
+    ctx: ActionContext, name: str, error: KubeError, *, verb: str, resource: str, subject: str
+) -> ActionResult:
+    """Log a failed API call and return the ``failed`` result that names what to grant or fix.
+
+    ``resource`` is the RBAC resource (``pods``, ``networkpolicies``...), ``subject`` the object
+    in words, such as ``pod shop/frontend``.
+    """
+    ctx.log.warning(
+        "kubernetes request failed",
+        action=name,
+        subject=subject,
+        status=error.status,
+        reason=error.reason,
+        error=str(error),
+    )
+    if error.status == 403:
+        text = f"forbidden: grant {verb} on {resource} to the responder's service account"
+        return failed(name, f"{text} ({verb} {subject} was rejected)", error)
+    return failed(name, f"{verb} {subject} failed: {error}", error)
+
+
+def failed(name: str, reason: str, error: KubeError | None = None) -> ActionResult:
+    details: dict[str, object] = {}
+    if error is not None:
+        details = {"status": error.status, "reason": error.reason}
+    return ActionResult(name, Outcome.FAILED, reason, details=details)
+
+
+def no_target(name: str, ctx: ActionContext, needs: str = "a pod") -> ActionResult:
+    target = ctx.target
+    named = f"names {target}" if target is not None else "names no Kubernetes object"
+    return ActionResult(name, Outcome.NO_TARGET, f"the alert {named}, and {name} needs {needs}")
+
+
+def require_kube(name: str, ctx: ActionContext) -> Kube | ActionResult:
+    """Return the client, or a ``failed`` result when the responder runs without one."""
+    if ctx.kube is None:
+        reason = "no Kubernetes client is configured; set a kubeconfig or run in the cluster"
+        return failed(name, reason)
+    return ctx.kube
+
+
+def pod_subject(target: PodTarget) -> str:
+    return f"pod {target.namespace}/{target.pod}"

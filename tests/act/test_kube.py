@@ -1,0 +1,121 @@
+"""Kube: loading a kubeconfig, and the mapping of failures to KubeError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kubernetes_asyncio.client import ApiClient
+
+from responder.act.kube import Kube
+from responder.errors import ConfigError, KubeError
+from tests.kubeapi import KubeApiServer
+
+
+async def connect(server: KubeApiServer, tmp_path: Path, timeout_s: float = 5.0) -> Kube:
+    path = server.write_kubeconfig(tmp_path / "kubeconfig")
+    return await Kube.connect(kubeconfig=path, request_timeout_s=timeout_s)
+
+
+async def test_ping_ok(kube_api: KubeApiServer, tmp_path: Path) -> None:
+    kube = await connect(kube_api, tmp_path)
+    try:
+        await kube.ping()
+    finally:
+        await kube.close()
+    assert 1 == len(kube_api.requests_to("GET", "/version*"))
+
+
+async def test_ping_server_error(kube_api: KubeApiServer, tmp_path: Path) -> None:
+    kube_api.fail_next("GET", "/version*", 500)
+    kube = await connect(kube_api, tmp_path)
+    try:
+        with pytest.raises(KubeError) as caught:
+            await kube.ping()
+    finally:
+        await kube.close()
+    assert 500 == caught.value.status
+    assert "InternalError" == caught.value.reason
+    assert "get_code: 500 InternalError: Internal error occurred: injected failure" == str(
+        caught.value
+    )
+
+
+async def test_call_not_found_reason(kube_api: KubeApiServer, tmp_path: Path) -> None:
+    kube = await connect(kube_api, tmp_path)
+    try:
+        with pytest.raises(KubeError) as caught:
+            await kube.call(kube.core.read_namespaced_pod, "ghost", "default")
+    finally:
+        await kube.close()
+    assert 404 == caught.value.status
+    assert "NotFound" == caught.value.reason
+    assert 'pods "ghost" not found' in str(caught.value)
+
+
+async def test_call_timeout(kube_api: KubeApiServer, tmp_path: Path) -> None:
+    kube_api.delay("GET", "/version*", 2.0)
+    kube = await connect(kube_api, tmp_path, timeout_s=0.2)
+    try:
+        with pytest.raises(KubeError) as caught:
+            await kube.ping()
+    finally:
+        await kube.close()
+    assert 0 == caught.value.status
+    assert "Timeout" == caught.value.reason
+    assert isinstance(caught.value.__cause__, TimeoutError)
+
+
+async def test_call_connection_refused(kube_api: KubeApiServer, tmp_path: Path) -> None:
+    path = kube_api.write_kubeconfig(tmp_path / "kubeconfig")
+    await kube_api.close()
+    kube = await Kube.connect(kubeconfig=path)
+    try:
+        with pytest.raises(KubeError) as caught:
+            await kube.ping()
+    finally:
+        await kube.close()
+    assert 0 == caught.value.status
+    assert "no response from the API server" in str(caught.value)
+
+
+async def test_connect_missing_kubeconfig(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="kubeconfig"):
+        await Kube.connect(kubeconfig=tmp_path / "absent")
+
+
+async def test_connect_kubeconfig_env(
+    kube_api: KubeApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = kube_api.write_kubeconfig(tmp_path / "kubeconfig")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    kube = await Kube.connect()
+    try:
+        await kube.ping()
+    finally:
+        await kube.close()
+    assert kube_api.url == kube.api_client.configuration.host
+
+
+async def test_connect_explicit_beats_cluster(
+    kube_api: KubeApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    kube = await connect(kube_api, tmp_path)
+    await kube.close()
+    assert kube_api.url == kube.api_client.configuration.host
+
+
+async def test_connect_in_cluster_files_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The service account files do not exist outside a pod, so loading fails before any request.
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "6443")
+    with pytest.raises(ConfigError, match="in-cluster"):
+        await Kube.connect()
+
+
+async def test_timeout_must_be_positive() -> None:
+    async with ApiClient() as api_client:
+        with pytest.raises(ValueError, match="request_timeout_s"):
+            Kube(api_client, request_timeout_s=0)
