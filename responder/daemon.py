@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -23,10 +24,13 @@ from responder.match.loader import LoadReport, load_playbooks
 from responder.match.matcher import Matcher
 from responder.notify.config import build_notifier
 from responder.notify.dispatch import Dispatcher
-from responder.pipeline import Pipeline, run_workers
+from responder.pipeline import Pipeline
 from responder.record.metrics import Metrics
 from responder.settings import Settings
+from responder.store.journal import Retention
 from responder.store.queue import AlertQueue
+from responder.store.sqlite import SqliteJournal
+from responder.workers import run_workers
 
 log = structlog.get_logger("responder.daemon")
 
@@ -104,6 +108,7 @@ def _lifetime(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         needed = uses_kubernetes(report)
+        journal = await open_journal(settings)
         kube = await connect_kube(settings, needed=needed)
         session = aiohttp.ClientSession()
         notifiers = {
@@ -119,12 +124,19 @@ def _lifetime(
             kube=kube,
             dry_run=settings.dry_run,
             deadline_s=settings.action_deadline_s,
+            journal=journal,
         )
         if kube is not None and needed:
             sink.readiness.append(_kube_ready(kube))
+        sink.journal = journal
         app[DAEMON] = Daemon(settings, sink.metrics, sink.queue, pipeline, sink)
+        resumed = await journal.pending() if journal is not None else []
+        sink.queue.put_resumed(resumed)
         workers = asyncio.create_task(
             run_workers(sink.queue, pipeline, count=settings.server.workers)
+        )
+        pruning = (
+            asyncio.create_task(_prune_forever(journal, settings)) if journal is not None else None
         )
         log.info(
             "responder_started",
@@ -132,34 +144,71 @@ def _lifetime(
             dry_run=settings.dry_run,
             kubernetes=kube is not None,
             notifiers=sorted(notifiers),
+            journal=str(settings.journal.path) if journal is not None else None,
+            resumed=len(resumed),
         )
         try:
             yield
         finally:
+            if pruning is not None:
+                pruning.cancel()
             await _shut_down(sink.queue, dispatcher, workers)
             await session.close()
             if kube is not None:
                 await kube.close()
+            if journal is not None:
+                await journal.close()
             log.info("responder_stopped")
 
     return lifetime
 
 
+async def open_journal(settings: Settings) -> SqliteJournal | None:
+    """Open the journal, or return None when it is turned off."""
+    path = settings.journal.path
+    if path is None:
+        log.warning(
+            "journal_disabled",
+            effect="accepted alerts are kept in memory only and are lost on a restart",
+        )
+        return None
+    try:
+        return await SqliteJournal(path, commit_window_s=settings.journal.commit_window_s).open()
+    except (OSError, sqlite3.Error) as error:
+        raise ConfigError(
+            f"cannot open the journal at {str(path)!r}: {error}; set journal.path to a "
+            "writable file"
+        ) from error
+
+
 async def _shut_down(
     queue: AlertQueue, dispatcher: Dispatcher, workers: asyncio.Task[None]
 ) -> None:
-    left = len(queue)
-    log.info("responder_stopping", queued=left)
+    log.info("responder_stopping", queued=len(queue))
     try:
         async with asyncio.timeout(SHUTDOWN_GRACE_S):
             await queue.wait_idle()
     except TimeoutError:
+        # What is left stays pending in the journal and is resumed at the next start.
         log.error("shutdown_incomplete", unhandled=len(queue))
     await dispatcher.drain(SHUTDOWN_GRACE_S / 4)
     workers.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await workers
     await dispatcher.close()
+
+
+async def _prune_forever(journal: SqliteJournal, settings: Settings) -> None:
+    retention = Retention(settings.journal.max_age_s, settings.journal.max_bytes)
+    while True:
+        try:
+            deleted = await journal.prune(retention)
+        except Exception as error:
+            log.error("journal_prune_failed", error=f"{type(error).__name__}: {error}")
+        else:
+            if deleted:
+                log.info("journal_pruned", deleted=deleted)
+        await asyncio.sleep(settings.journal.prune_interval_s)
 
 
 def _kube_ready(kube: Kube) -> ReadinessCheck:

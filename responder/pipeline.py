@@ -1,21 +1,21 @@
-"""The path of one accepted alert: match → act → record → notify.
+"""The path of one accepted alert: match → guard → act → record → notify.
 
 Workers take alerts from the queue and hand each to ``Pipeline.handle``. Every decision is one
-structured log line with the alert id, rule, playbook, action, namespace, pod and outcome, and a
-metric; notifications go to the dispatcher last, so that they never delay an action.
+structured log line with the alert id, rule, playbook, action, namespace, pod and outcome, a
+metric, and a row in the journal. Notifications go to the dispatcher last, so that they never
+delay an action. An alert is finished in the journal once its actions are done and every one of
+its notifications has been sent, has failed for good, or was dropped.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
 from responder.act.kube import Kube
-from responder.act.results import ActionResult
+from responder.act.results import ActionResult, Outcome
 from responder.act.run import RunOptions, run_playbook
 from responder.ingest.alert import HostTarget, PodTarget
 from responder.match.loader import LoadedPlaybook
@@ -23,7 +23,8 @@ from responder.match.matcher import Matcher
 from responder.notify.base import Report
 from responder.notify.dispatch import Dispatcher
 from responder.record.metrics import Metrics
-from responder.store.queue import AlertQueue, QueuedAlert
+from responder.store.journal import ACTION, IGNORED, MATCH, NOTIFICATION, Decision, Journal
+from responder.store.queue import QueuedAlert
 
 log = structlog.get_logger("responder.pipeline")
 
@@ -35,6 +36,25 @@ class PlaybookRun:
     playbook: LoadedPlaybook
     results: list[ActionResult]
     dry_run: bool
+
+
+@dataclass
+class _Resume:
+    """What the journal says was already done for a resumed alert."""
+
+    steps: dict[str, dict[int, ActionResult]] = field(default_factory=dict)
+    notified: set[tuple[str, str]] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, decisions: list[Decision]) -> _Resume:
+        resume = cls()
+        for decision in decisions:
+            if decision.kind == ACTION:
+                result = ActionResult(decision.name, Outcome(decision.outcome), decision.reason)
+                resume.steps.setdefault(decision.playbook, {})[decision.step] = result
+            elif decision.kind == NOTIFICATION and decision.outcome == "sent":
+                resume.notified.add((decision.playbook, decision.name))
+        return resume
 
 
 class Pipeline:
@@ -49,6 +69,7 @@ class Pipeline:
         kube: Kube | None,
         dry_run: bool,
         deadline_s: float,
+        journal: Journal | None = None,
     ) -> None:
         self.matcher = matcher
         self.metrics = metrics
@@ -56,42 +77,73 @@ class Pipeline:
         self.kube = kube
         self.dry_run = dry_run
         self.deadline_s = deadline_s
+        self.journal = journal
+        # Notifications not yet settled, by alert id; the alert is finished when none is left.
+        self._unsettled: dict[str, int] = {}
+        if dispatcher is not None:
+            dispatcher.on_settled = self._notification_settled
 
     async def handle(self, item: QueuedAlert) -> list[PlaybookRun]:
         """Run every matching playbook for one alert, in order, and return what each did."""
         alert = item.alert
         bound = log.bind(alert_id=item.id, rule=alert.rule, **_target_fields(item))
         if alert.is_internal:
-            reason = "test event" if alert.source != "internal" else "internal event"
+            reason = "internal event" if alert.source == "internal" else "test event"
             self.metrics.alerts_ignored.labels(reason.replace(" ", "_")).inc()
             bound.info("alert_ignored", reason=f"{reason}: no response action runs")
+            await self._record(Decision(item.id, IGNORED, time.time_ns(), reason=reason))
+            await self._finish(item.id)
             return []
         matcher = self.matcher  # one consistent set, even if a reload swaps it meanwhile
         playbooks = matcher.match(alert)
         if not playbooks:
             bound.info("alert_unmatched", priority=str(alert.priority), source=alert.source)
+            await self._finish(item.id)
             return []
-        runs = []
-        for loaded in playbooks:
-            runs.append(await self._run(loaded, item, bound))
-            if loaded.playbook.stop:
-                bound.info("playbooks_stopped", playbook=loaded.name)
-                break
-        self.metrics.end_to_end.observe(time.monotonic() - item.received_monotonic)
+        resume = await self._resume(item)
+        runs: list[PlaybookRun] = []
+        # This call holds one count until every playbook ran; each notification holds one more.
+        self._unsettled[item.id] = self._unsettled.get(item.id, 0) + 1
+        try:
+            for loaded in playbooks:
+                run = await self._run(loaded, item, bound, resume)
+                runs.append(run)
+                await self._notify(run, item, resume)
+                if loaded.playbook.stop:
+                    bound.info("playbooks_stopped", playbook=loaded.name)
+                    break
+        finally:
+            self.metrics.end_to_end.observe(time.monotonic() - item.received_monotonic)
+            await self._release(item.id)
         return runs
 
+    async def _resume(self, item: QueuedAlert) -> _Resume:
+        if not item.resumed or self.journal is None:
+            return _Resume()
+        resume = _Resume.of(await self.journal.decisions(item.id))
+        log.info(
+            "alert_resumed", alert_id=item.id, steps_done=sum(map(len, resume.steps.values()))
+        )
+        return resume
+
     async def _run(
-        self, loaded: LoadedPlaybook, item: QueuedAlert, bound: structlog.stdlib.BoundLogger
+        self,
+        loaded: LoadedPlaybook,
+        item: QueuedAlert,
+        bound: structlog.stdlib.BoundLogger,
+        resume: _Resume,
     ) -> PlaybookRun:
         self.metrics.playbook_matches.labels(loaded.name).inc()
         dry_run = self.dry_run or loaded.playbook.dry_run
         playbook_log = bound.bind(playbook=loaded.name)
         playbook_log.info("playbook_matched", dry_run=dry_run)
-        options = RunOptions(dry_run=dry_run, deadline_s=self.deadline_s, kube=self.kube)
-        results = await run_playbook(
-            loaded, item.alert, item.id, options=options, log=playbook_log
-        )
-        for result in results:
+        completed = resume.steps.get(loaded.name, {})
+        if not completed:
+            await self._record(
+                Decision(item.id, MATCH, time.time_ns(), loaded.name, reason="matched")
+            )
+
+        async def record(step: int, result: ActionResult) -> None:
             self.metrics.actions.labels(result.action, result.outcome.value).inc()
             self.metrics.action_duration.labels(result.action).observe(result.duration_s)
             playbook_log.info(
@@ -101,24 +153,94 @@ class Pipeline:
                 reason=result.reason,
                 duration_ms=round(result.duration_s * 1000, 3),
             )
-        self._notify(loaded, item, results, dry_run)
+            await self._record(
+                Decision(
+                    item.id,
+                    ACTION,
+                    time.time_ns(),
+                    loaded.name,
+                    result.action,
+                    step,
+                    result.outcome.value,
+                    result.reason,
+                    {"duration_s": round(result.duration_s, 6), "dry_run": dry_run},
+                )
+            )
+
+        options = RunOptions(dry_run=dry_run, deadline_s=self.deadline_s, kube=self.kube)
+        results = await run_playbook(
+            loaded,
+            item.alert,
+            item.id,
+            options=options,
+            log=playbook_log,
+            completed=completed,
+            record=record,
+        )
         return PlaybookRun(loaded, results, dry_run)
 
-    def _notify(
-        self, loaded: LoadedPlaybook, item: QueuedAlert, results: list[ActionResult], dry_run: bool
-    ) -> None:
+    async def _notify(self, run: PlaybookRun, item: QueuedAlert, resume: _Resume) -> None:
         if self.dispatcher is None:
             return
         report = Report(
             alert=item.alert,
             alert_id=item.id,
-            playbook=loaded.name,
-            description=loaded.playbook.description,
-            results=tuple(results),
-            dry_run=dry_run,
+            playbook=run.playbook.name,
+            description=run.playbook.playbook.description,
+            results=tuple(run.results),
+            dry_run=run.dry_run,
         )
-        for name in loaded.playbook.notify:
-            self.dispatcher.submit(name, report)
+        for name in run.playbook.playbook.notify:
+            if (run.playbook.name, name) in resume.notified:
+                log.info("notification_already_sent", alert_id=item.id, notifier=name)
+                continue
+            self._unsettled[item.id] += 1
+            await self.dispatcher.submit(name, report)
+
+    async def _notification_settled(
+        self, notifier: str, report: Report, outcome: str, reason: str
+    ) -> None:
+        await self._record(
+            Decision(
+                report.alert_id,
+                NOTIFICATION,
+                time.time_ns(),
+                report.playbook,
+                notifier,
+                outcome=outcome,
+                reason=reason,
+            )
+        )
+        await self._release(report.alert_id)
+
+    async def _release(self, alert_id: str) -> None:
+        left = self._unsettled.get(alert_id, 0) - 1
+        if left > 0:
+            self._unsettled[alert_id] = left
+            return
+        self._unsettled.pop(alert_id, None)
+        await self._finish(alert_id)
+
+    async def _record(self, decision: Decision) -> None:
+        if self.journal is None:
+            return
+        try:
+            await self.journal.record(decision)
+        except Exception as error:
+            log.error(
+                "journal_record_failed",
+                alert_id=decision.alert_id,
+                kind=decision.kind,
+                error=f"{type(error).__name__}: {error}",
+            )
+
+    async def _finish(self, alert_id: str) -> None:
+        if self.journal is None:
+            return
+        try:
+            await self.journal.finish(alert_id)
+        except Exception as error:
+            log.error("journal_finish_failed", alert_id=alert_id, error=str(error))
 
 
 def _target_fields(item: QueuedAlert) -> dict[str, str]:
@@ -128,28 +250,3 @@ def _target_fields(item: QueuedAlert) -> dict[str, str]:
     if isinstance(target, HostTarget):
         return {"node": target.node}
     return {}
-
-
-async def run_workers(queue: AlertQueue, pipeline: Pipeline, *, count: int) -> None:
-    """Run ``count`` workers that feed the pipeline until cancelled."""
-
-    async def work() -> None:
-        while True:
-            item = await queue.get()
-            try:
-                pipeline.metrics.queue_depth.set(len(queue))
-                await pipeline.handle(item)
-            except Exception as error:
-                log.exception("alert_failed", alert_id=item.id, error=str(error))
-            finally:
-                queue.done()
-
-    tasks = [asyncio.create_task(work()) for _ in range(count)]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

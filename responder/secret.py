@@ -32,7 +32,7 @@ def resolve_secret(value: Any) -> SecretStr:
         if kind == "file":
             path = Path(str(where))
             try:
-                # Secret volumes and editors often end the file with a newline; it is no part of the secret.
+                # Secret volumes and editors often end the file with a newline that is not secret.
                 return SecretStr(path.read_text(encoding="utf-8").rstrip("\r\n"))
             except OSError as error:
                 raise ValueError(

@@ -59,6 +59,22 @@ class KubernetesSettings(Section):
     """Refuse to start without a Kubernetes configuration, instead of running without one."""
 
 
+class JournalSettings(Section):
+    """The durable journal of accepted alerts and decisions."""
+
+    path: Path | None = Path("responder-journal.db")
+    """SQLite file, relative to the working directory unless absolute. In a pod, a volume such
+    as /var/lib/responder/journal.db. Null keeps alerts in memory only: a restart loses them."""
+    commit_window_s: float = Field(0.001, ge=0, le=0.1)
+    """Writes that arrive within this many seconds share one transaction and one disk flush."""
+    max_age_s: float = Field(7 * 24 * 3600, gt=0)
+    """Done alerts older than this are deleted. A week covers a typical incident review."""
+    max_bytes: int = Field(512 * MIB, ge=MIB)
+    """When the data grows past this, the oldest done alerts are deleted until it fits."""
+    prune_interval_s: float = Field(300, gt=0)
+    """How often the retention is applied, in seconds."""
+
+
 class Settings(BaseSettings):
     """Everything ``responder serve`` needs."""
 
@@ -80,6 +96,7 @@ class Settings(BaseSettings):
     """JSON lines, or a readable format; ``auto`` picks console on a terminal."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     server: ServerSettings = ServerSettings()
+    journal: JournalSettings = JournalSettings()
     kubernetes: KubernetesSettings = KubernetesSettings()
     notifiers: dict[str, NotifierConfig] = {}
     """Named notification targets that playbooks refer to in ``notify``."""

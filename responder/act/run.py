@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,9 @@ def target_kind(alert: Alert) -> str | None:
     return None
 
 
+StepRecorder = Callable[[int, ActionResult], Awaitable[None]]
+
+
 async def run_playbook(
     loaded: LoadedPlaybook,
     alert: Alert,
@@ -47,13 +51,22 @@ async def run_playbook(
     *,
     options: RunOptions,
     log: structlog.stdlib.BoundLogger,
+    completed: Mapping[int, ActionResult] | None = None,
+    record: StepRecorder | None = None,
 ) -> list[ActionResult]:
-    """Run the steps in order; a failed step stops the rest unless it continues on failure."""
+    """Run the steps in order; a failed step stops the rest unless it continues on failure.
+
+    ``completed`` holds results recorded before a restart, by step index: those steps do not run
+    again. ``record`` is awaited with each new result before the next step starts.
+    """
     results: list[ActionResult] = []
     values = template_values(alert, alert_id)
     stopped_by: str | None = None
-    for step in loaded.steps:
-        if stopped_by is not None:
+    for index, step in enumerate(loaded.steps):
+        earlier = (completed or {}).get(index)
+        if earlier is not None:
+            results.append(earlier)
+        elif stopped_by is not None:
             results.append(
                 ActionResult(
                     step.spec.name,
@@ -61,19 +74,21 @@ async def run_playbook(
                     f"not run because step {stopped_by!r} failed before it",
                 )
             )
-            continue
-        context = ActionContext(
-            alert=alert,
-            alert_id=alert_id,
-            playbook=loaded.name,
-            dry_run=options.dry_run,
-            kube=options.kube,
-            log=log.bind(action=step.spec.name),
-            previous=list(results),
-        )
-        result = await run_step(step, context, values=values, options=options)
-        results.append(result)
-        if result.failed and not step.step.continue_on_failure:
+        else:
+            context = ActionContext(
+                alert=alert,
+                alert_id=alert_id,
+                playbook=loaded.name,
+                dry_run=options.dry_run,
+                kube=options.kube,
+                log=log.bind(action=step.spec.name),
+                previous=list(results),
+            )
+            result = await run_step(step, context, values=values, options=options)
+            results.append(result)
+            if record is not None:
+                await record(index, result)
+        if results[-1].failed and not step.step.continue_on_failure:
             stopped_by = step.spec.name
     return results
 

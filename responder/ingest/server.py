@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from responder.errors import IngestError
+from responder.ingest.alert import Timestamp
 from responder.ingest.decode import decode_alerts
 from responder.record.metrics import Metrics
+from responder.store.journal import AlertRecord, Journal
 from responder.store.queue import AlertQueue, QueuedAlert
 
 log = structlog.get_logger("responder.ingest")
@@ -35,6 +38,8 @@ class Sink:
     metrics: Metrics
     retry_after_s: int = 1
     max_body_bytes: int = 1024 * 1024
+    journal: Journal | None = None
+    """Where accepted alerts are stored before the 202; None keeps them in memory only."""
     # Each check returns None when ready, or a sentence saying why not.
     readiness: list[ReadinessCheck] = field(default_factory=list)
 
@@ -68,14 +73,19 @@ async def receive(request: web.Request) -> web.Response:
         log.warning("request_rejected", reason=error.reason, message=str(error))
         return error_response(error.status, error.reason, str(error))
     items = [QueuedAlert(alert) for alert in alerts]
-    if not sink.queue.offer(items):
+    if not sink.queue.reserve(len(items)):
         sink.metrics.alerts_rejected.labels("queue_full").inc()
         log.warning("request_rejected", reason="queue_full", alerts=len(items))
-        response = error_response(
-            503, "queue_full", "the responder is busy; send again after Retry-After seconds"
-        )
-        response.headers["Retry-After"] = str(sink.retry_after_s)
-        return response
+        return _busy(sink, "queue_full", "the responder is busy")
+    if sink.journal is not None:
+        try:
+            await sink.journal.append(items)
+        except Exception as error:
+            sink.queue.release(len(items))
+            sink.metrics.alerts_rejected.labels("journal_unavailable").inc()
+            log.error("journal_append_failed", error=f"{type(error).__name__}: {error}")
+            return _busy(sink, "journal_unavailable", "the journal cannot store alerts now")
+    sink.queue.put_reserved(items)
     sink.metrics.queue_depth.set(len(sink.queue))
     for item in items:
         alert = item.alert
@@ -84,6 +94,12 @@ async def receive(request: web.Request) -> web.Response:
     return web.json_response(
         {"accepted": len(items), "ids": [item.id for item in items]}, status=202
     )
+
+
+def _busy(sink: Sink, reason: str, message: str) -> web.Response:
+    response = error_response(503, reason, f"{message}; send again after Retry-After seconds")
+    response.headers["Retry-After"] = str(sink.retry_after_s)
+    return response
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -107,6 +123,42 @@ async def metrics(request: web.Request) -> web.Response:
     return response
 
 
+async def get_alert(request: web.Request) -> web.Response:
+    """Return one alert with every decision made about it, from the journal."""
+    sink = request.app[SINK]
+    alert_id = request.match_info["alert_id"]
+    if sink.journal is None:
+        return error_response(404, "no_journal", "the responder runs without a journal")
+    record = await sink.journal.get(alert_id)
+    if record is None:
+        return error_response(404, "not_found", f"alert {alert_id!r} not found in the journal")
+    return web.json_response(record_json(record))
+
+
+def record_json(record: AlertRecord) -> dict[str, Any]:
+    """Return an alert record as the API and ``responder history --output json`` show it."""
+    return {
+        "id": record.id,
+        "received": Timestamp(record.received_ns).isoformat(),
+        "state": record.state,
+        "finished": Timestamp(record.finished_ns).isoformat() if record.finished_ns else None,
+        "alert": record.alert,
+        "decisions": [
+            {
+                "at": Timestamp(decision.at_ns).isoformat(),
+                "kind": decision.kind,
+                "playbook": decision.playbook,
+                "name": decision.name,
+                "step": decision.step,
+                "outcome": decision.outcome,
+                "reason": decision.reason,
+                "details": decision.details,
+            }
+            for decision in record.decisions
+        ],
+    }
+
+
 async def method_not_allowed(request: web.Request) -> web.Response:
     return error_response(405, "method_not_allowed", "POST alerts to /")
 
@@ -120,4 +172,5 @@ def create_app(sink: Sink) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/v1/alerts/{alert_id}", get_alert)
     return app

@@ -89,7 +89,7 @@ def _rule_kind(value: Any) -> str:
     return "exact" if isinstance(value, str) else "pattern"
 
 
-# A rule entry is an exact name or a pattern; the discriminator keeps errors to the one that applies.
+# A rule entry is an exact name or a pattern. The discriminator reports errors of one kind only.
 RuleEntry = Annotated[
     Annotated[Name, Tag("exact")] | Annotated[RulePattern, Tag("pattern")],
     Discriminator(_rule_kind),

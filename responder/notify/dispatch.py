@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 
@@ -23,6 +23,10 @@ log = structlog.get_logger("responder.notify")
 # dropped reports in the metrics, which is better than unbounded memory.
 DEFAULT_QUEUE_SIZE = 1000
 
+# Called once per submitted report when it is sent, has failed for good, or was dropped:
+# (notifier name, report, outcome, reason).
+SettledCallback = Callable[[str, Report, str, str], Awaitable[None]]
+
 
 class Dispatcher:
     """One queue and one worker per notifier."""
@@ -33,9 +37,11 @@ class Dispatcher:
         *,
         metrics: Metrics,
         queue_size: int = DEFAULT_QUEUE_SIZE,
+        on_settled: SettledCallback | None = None,
     ) -> None:
         self.notifiers = dict(notifiers)
         self.metrics = metrics
+        self.on_settled = on_settled
         self._queues: dict[str, asyncio.Queue[Report]] = {
             name: asyncio.Queue(maxsize=queue_size) for name in self.notifiers
         }
@@ -46,12 +52,13 @@ class Dispatcher:
             task = asyncio.create_task(self._work(notifier, self._queues[name]))
             self._workers.append(task)
 
-    def submit(self, name: str, report: Report) -> bool:
+    async def submit(self, name: str, report: Report) -> bool:
         """Queue ``report`` for notifier ``name``; return False when it was dropped."""
         queue = self._queues.get(name)
         if queue is None:
             log.error("notification_failed", notifier=name, reason="notifier not configured")
             self.metrics.notifications.labels(name, "failed").inc()
+            await self._settle(name, report, "failed", "notifier not configured")
             return False
         try:
             queue.put_nowait(report)
@@ -64,17 +71,28 @@ class Dispatcher:
                 reason="queue full",
             )
             self.metrics.notifications.labels(name, "dropped").inc()
+            await self._settle(name, report, "dropped", "queue full")
             return False
         return True
+
+    async def _settle(self, name: str, report: Report, outcome: str, reason: str) -> None:
+        if self.on_settled is None:
+            return
+        try:
+            await self.on_settled(name, report, outcome, reason)
+        except Exception as error:
+            log.exception("notification_record_failed", notifier=name, error=str(error))
 
     async def _work(self, notifier: Notifier, queue: asyncio.Queue[Report]) -> None:
         while True:
             report = await queue.get()
+            outcome, reason = "sent", ""
             try:
                 await notifier.send(report)
-            except NotifyError:
+            except NotifyError as error:
                 # The notifier has logged notification_failed with the details.
                 self.metrics.notifications.labels(notifier.name, "failed").inc()
+                outcome, reason = "failed", str(error)
             except Exception as error:
                 log.exception(
                     "notification_failed",
@@ -84,8 +102,11 @@ class Dispatcher:
                     error=f"{type(error).__name__}: {error}",
                 )
                 self.metrics.notifications.labels(notifier.name, "failed").inc()
+                outcome, reason = "failed", f"{type(error).__name__}: {error}"
             else:
                 self.metrics.notifications.labels(notifier.name, "sent").inc()
+            try:
+                await self._settle(notifier.name, report, outcome, reason)
             finally:
                 queue.task_done()
 

@@ -22,26 +22,54 @@ class QueuedAlert:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     received_ns: int = field(default_factory=time.time_ns)
     received_monotonic: float = field(default_factory=time.monotonic)
+    resumed: bool = False
+    """True for an alert taken back from the journal after a restart."""
 
 
 class AlertQueue:
-    """A FIFO of accepted alerts with a fixed capacity; a batch is accepted whole or not at all."""
+    """A FIFO of accepted alerts with a fixed capacity.
+
+    The sink reserves room first, stores the alerts in the journal, and only then puts them in
+    the queue, so that an alert answered with 202 always has its place.
+    """
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError(f"queue capacity must be at least 1, got {capacity}")
         self.capacity = capacity
-        self._queue: asyncio.Queue[QueuedAlert] = asyncio.Queue(maxsize=capacity)
+        self._reserved = 0
+        self._queue: asyncio.Queue[QueuedAlert] = asyncio.Queue()
 
     def __len__(self) -> int:
         return self._queue.qsize()
 
-    def offer(self, items: list[QueuedAlert]) -> bool:
-        """Append every item, or none when they do not all fit. Never waits."""
-        if self.capacity - self._queue.qsize() < len(items):
+    def reserve(self, count: int) -> bool:
+        """Hold room for ``count`` alerts, or return False when there is not enough."""
+        if self._queue.qsize() + self._reserved + count > self.capacity:
             return False
+        self._reserved += count
+        return True
+
+    def release(self, count: int) -> None:
+        """Give back room reserved for alerts that were not accepted after all."""
+        self._reserved = max(0, self._reserved - count)
+
+    def put_reserved(self, items: list[QueuedAlert]) -> None:
+        """Append alerts for which room was reserved."""
+        self.release(len(items))
         for item in items:
             self._queue.put_nowait(item)
+
+    def put_resumed(self, items: list[QueuedAlert]) -> None:
+        """Append alerts resumed from the journal. They were accepted before, so they always fit."""
+        for item in items:
+            self._queue.put_nowait(item)
+
+    def offer(self, items: list[QueuedAlert]) -> bool:
+        """Append every item, or none when they do not all fit. Never waits."""
+        if not self.reserve(len(items)):
+            return False
+        self.put_reserved(items)
         return True
 
     async def get(self) -> QueuedAlert:

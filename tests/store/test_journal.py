@@ -1,0 +1,132 @@
+"""The SQLite journal: durability across reopen, decisions, history, grouping and retention."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from responder.store.journal import ACTION, NOTIFICATION, Decision, HistoryFilter, Retention
+from responder.store.queue import QueuedAlert
+from responder.store.sqlite import SqliteJournal
+from tests.samples import sample_alert, sample_lines
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> AsyncIterator[SqliteJournal]:
+    journal = await SqliteJournal(tmp_path / "journal.db").open()
+    yield journal
+    await journal.close()
+
+
+def items(count: int) -> list[QueuedAlert]:
+    lines = sample_lines("falco-direct")
+    return [QueuedAlert(sample_alert("falco-direct", 1 + i % len(lines))) for i in range(count)]
+
+
+async def test_pending_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    first = await SqliteJournal(path).open()
+    stored = items(3)
+    await first.append(stored)
+    await first.finish(stored[0].id)
+    await first.close()
+    again = await SqliteJournal(path).open()
+    try:
+        pending = await again.pending()
+    finally:
+        await again.close()
+    assert [item.id for item in stored[1:]] == [item.id for item in pending]
+    assert stored[1].alert.time == pending[0].alert.time
+    assert stored[1].alert.output_fields == pending[0].alert.output_fields
+
+
+async def test_decisions_in_order(journal: SqliteJournal) -> None:
+    (item,) = items(1)
+    await journal.append([item])
+    first = Decision(item.id, ACTION, 1, "p", "label_pod", 0, "success", "labelled")
+    second = Decision(item.id, NOTIFICATION, 2, "p", "security", -1, "sent", "", {"n": 1})
+    await journal.record(first)
+    await journal.record(second)
+    assert [first, second] == await journal.decisions(item.id)
+
+
+async def test_get_returns_alert_and_decisions(journal: SqliteJournal) -> None:
+    (item,) = items(1)
+    await journal.append([item])
+    await journal.record(Decision(item.id, ACTION, 1, "p", "label_pod", 0, "success", "ok"))
+    record = await journal.get(item.id)
+    assert record is not None
+    assert "pending" == record.state
+    assert item.alert.rule == record.alert["rule"]
+    assert ["label_pod"] == [decision.name for decision in record.decisions]
+
+
+async def test_get_unknown_is_none(journal: SqliteJournal) -> None:
+    assert await journal.get("nope") is None
+
+
+async def test_history_filters(journal: SqliteJournal) -> None:
+    stored = items(15)
+    await journal.append(stored)
+    await journal.record(Decision(stored[1].id, ACTION, 1, "dropper", "isolate_pod", 0, "ok", ""))
+    shop = await journal.history(HistoryFilter(namespace="shop"))
+    by_rule = await journal.history(HistoryFilter(rule="Clear Log Activities"))
+    by_playbook = await journal.history(HistoryFilter(playbook="dropper"))
+    limited = await journal.history(HistoryFilter(limit=2))
+    assert {"shop"} == {record.alert["output_fields"]["k8s.ns.name"] for record in shop}
+    assert 5 == len(shop)
+    assert 1 == len(by_rule)
+    assert [stored[1].id] == [record.id for record in by_playbook]
+    assert 2 == len(limited)
+
+
+async def test_concurrent_writes_share_commits(tmp_path: Path) -> None:
+    journal = await SqliteJournal(tmp_path / "journal.db", commit_window_s=0.005).open()
+    try:
+        await asyncio.gather(*(journal.append([item]) for item in items(200)))
+        commits = journal.commits
+    finally:
+        await journal.close()
+    assert 200 > commits
+
+
+async def test_failed_write_does_not_fail_batch(journal: SqliteJournal) -> None:
+    (item,) = items(1)
+    await journal.append([item])
+    results = await asyncio.gather(
+        journal.append([item]), journal.append(items(1)), return_exceptions=True
+    )
+    assert isinstance(results[0], sqlite3.IntegrityError)
+    assert results[1] is None
+
+
+async def test_prune_by_age_keeps_pending(journal: SqliteJournal) -> None:
+    stored = items(4)
+    await journal.append(stored)
+    await journal.finish(stored[0].id)
+    await journal.finish(stored[1].id)
+    deleted = await journal.prune(Retention(max_age_s=0))
+    assert 2 == deleted
+    assert [item.id for item in stored[2:]] == [item.id for item in await journal.pending()]
+
+
+async def test_prune_by_size(journal: SqliteJournal) -> None:
+    stored = items(400)
+    await journal.append(stored)
+    for item in stored:
+        await journal.finish(item.id)
+    deleted = await journal.prune(Retention(max_age_s=1e9, max_bytes=64 * 1024))
+    remaining = await journal.history(HistoryFilter(limit=1000))
+    assert 0 < deleted
+    assert 400 == deleted + len(remaining)
+
+
+async def test_open_fails_on_unwritable_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises((OSError, sqlite3.Error)):
+        await SqliteJournal(blocker / "journal.db").open()
