@@ -61,7 +61,7 @@ class AlertQueue:
             self._queue.put_nowait(item)
 
     def put_resumed(self, items: list[QueuedAlert]) -> None:
-        """Append alerts resumed from the journal. They were accepted before, so they always fit."""
+        """Append alerts resumed from the journal; accepted before, they always fit."""
         for item in items:
             self._queue.put_nowait(item)
 
