@@ -35,6 +35,8 @@ class KubeError(ResponderError):
         super().__init__(message)
         self.status = status
         self.reason = reason
+        self.retry_after_s: float | None = None
+        """The server's Retry-After, in seconds, when it sent one."""
 
 
 class NotifyError(ResponderError):

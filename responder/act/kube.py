@@ -1,20 +1,25 @@
 """The Kubernetes API client the actions share: one kubernetes_asyncio ``ApiClient`` and its APIs.
 
 Every request goes through ``Kube.call``, which sets the request timeout, adds ``dryRun=All``
-when asked, and maps ``ApiException``, ``aiohttp.ClientError`` and timeouts to ``KubeError``.
-Retries, when they come, belong in ``call`` too.
+when asked, retries what may succeed on a second try (5xx, 429 and no response at all) with
+capped exponential backoff and full jitter, and maps ``ApiException``, ``aiohttp.ClientError``
+and timeouts to ``KubeError``. Other 4xx are final: 409 reaches the action as a conflict.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from random import Random
 from typing import Any, TypeVar
 
 import aiohttp
+import structlog
 from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client import (
     ApiClient,
@@ -31,6 +36,8 @@ from responder.errors import ConfigError, KubeError
 
 T = TypeVar("T")
 
+log = structlog.get_logger("responder.kube")
+
 # The value of the dryRun query parameter that runs admission and validation but persists nothing.
 DRY_RUN_ALL = "All"
 # Set by the kubelet in every pod; its presence means the responder runs inside a cluster.
@@ -38,14 +45,51 @@ SERVICE_HOST_ENV = "KUBERNETES_SERVICE_HOST"
 DEFAULT_KUBECONFIG = Path("~/.kube/config")
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry a request that may succeed on a second try."""
+
+    attempts: int = 4
+    """Tries in all, the first included."""
+    base_s: float = 0.1
+    """The backoff before the second try; it doubles for each try after."""
+    cap_s: float = 2.0
+    """The longest backoff, and the longest Retry-After that is honoured."""
+
+    def backoff(self, attempt: int, random: Random) -> float:
+        """Return the wait before try ``attempt + 1``: full jitter over the capped exponential."""
+        return random.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
+
+
+def retryable(error: KubeError) -> bool:
+    """True for a failure that a second try may not repeat: no response, 429, or 5xx."""
+    return error.status == 0 or error.status == 429 or 500 <= error.status <= 599
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
 class Kube:
     """One connection to the Kubernetes API server, with the API groups the actions use."""
 
-    def __init__(self, api_client: ApiClient, *, request_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        api_client: ApiClient,
+        *,
+        request_timeout_s: float = 10.0,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+        random: Random | None = None,
+    ) -> None:
         if request_timeout_s <= 0:
             raise ValueError(f"invalid request_timeout_s {request_timeout_s}: must be positive")
         self.api_client = api_client
         self.request_timeout_s = request_timeout_s
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._random = random or Random()
+        self.retries = 0
+        """Requests sent again after a retryable failure, for metrics and tests."""
         self.core = CoreV1Api(api_client)
         self.apps = AppsV1Api(api_client)
         self.networking = NetworkingV1Api(api_client)
@@ -58,6 +102,7 @@ class Kube:
         kubeconfig: Path | None = None,
         context: str | None = None,
         request_timeout_s: float = 10.0,
+        retry: RetryPolicy | None = None,
     ) -> Kube:
         """Load the in-cluster service account or a kubeconfig file and return a client.
 
@@ -86,7 +131,7 @@ class Kube:
                 )
             except (kube_config.ConfigException, OSError, ValueError) as error:
                 raise ConfigError(f"kubeconfig {path}: {error}") from error
-        return cls(ApiClient(configuration), request_timeout_s=request_timeout_s)
+        return cls(ApiClient(configuration), request_timeout_s=request_timeout_s, retry=retry)
 
     async def call(
         self,
@@ -109,6 +154,31 @@ class Kube:
                 body.dry_run = [DRY_RUN_ALL]
                 kwargs["body"] = body
         operation = getattr(request, "__name__", "request")
+        attempt = 1
+        while True:
+            try:
+                return await self._send(operation, request, *args, **kwargs)
+            except KubeError as error:
+                if not retryable(error) or attempt >= self.retry.attempts:
+                    raise
+                wait = self.retry.backoff(attempt, self._random)
+                if error.retry_after_s is not None:
+                    wait = max(wait, min(error.retry_after_s, self.retry.cap_s))
+                log.warning(
+                    "kubernetes_retry",
+                    operation=operation,
+                    status=error.status,
+                    reason=error.reason,
+                    attempt=attempt,
+                    wait_s=round(wait, 3),
+                )
+                self.retries += 1
+                attempt += 1
+                await self._sleep(wait)
+
+    async def _send(
+        self, operation: str, request: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
+    ) -> T:
         try:
             return await request(*args, _request_timeout=self.request_timeout_s, **kwargs)
         except ApiException as error:
@@ -162,4 +232,15 @@ def _api_error(operation: str, error: ApiException) -> KubeError:
     text = f"{operation}: {status} {reason}"
     if message:
         text = f"{text}: {message}"
-    return KubeError(text, status=status, reason=reason)
+    failure = KubeError(text, status=status, reason=reason)
+    failure.retry_after_s = _retry_after(error)
+    return failure
+
+
+def _retry_after(error: ApiException) -> float | None:
+    headers: Any = error.headers or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

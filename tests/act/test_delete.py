@@ -207,7 +207,7 @@ async def test_delete_forbidden(kube: Kube, kube_api: KubeApiServer) -> None:
 
 async def test_delete_server_error(kube: Kube, kube_api: KubeApiServer) -> None:
     seed_pod(kube_api)
-    kube_api.fail_next("GET", POD_PATH, 500)
+    kube_api.fail_next("GET", POD_PATH, 500, times=None)
     result = await run(kube)
     assert Outcome.FAILED == result.outcome
     assert "500 InternalError" in result.reason

@@ -27,7 +27,7 @@ async def test_ping_ok(kube_api: KubeApiServer, tmp_path: Path) -> None:
 
 
 async def test_ping_server_error(kube_api: KubeApiServer, tmp_path: Path) -> None:
-    kube_api.fail_next("GET", "/version*", 500)
+    kube_api.fail_next("GET", "/version*", 500, times=None)
     kube = await connect(kube_api, tmp_path)
     try:
         with pytest.raises(KubeError) as caught:
