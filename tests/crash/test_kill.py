@@ -138,18 +138,20 @@ def write_config(tmp_path: Path, cluster: KubeApiServer, hook: str, port: int) -
 
 async def start(config: Path, tmp_path: Path) -> asyncio.subprocess.Process:
     environment = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "responder",
-        "serve",
-        "--config",
-        str(config),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=open(tmp_path / "stderr.log", "ab"),  # noqa: SIM115 (the child owns the file)
-        env=environment,
-        cwd=tmp_path,
-    )
+    # The child keeps its own copy of the descriptor, so the file can close once it started.
+    with (tmp_path / "stderr.log").open("ab") as log_file:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "responder",
+            "serve",
+            "--config",
+            str(config),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log_file,
+            env=environment,
+            cwd=tmp_path,
+        )
 
 
 async def wait_ready(session: aiohttp.ClientSession, url: str) -> None:

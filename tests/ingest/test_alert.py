@@ -51,7 +51,7 @@ def test_priority_rank_order() -> None:
 
 
 def test_priority_invalid_names_choices() -> None:
-    with pytest.raises(ValueError, match="invalid priority 'severe'.*emergency"):
+    with pytest.raises(ValueError, match=r"invalid priority 'severe'.*emergency"):
         Priority.parse("severe")
 
 

@@ -73,7 +73,8 @@ def test_directory_loads_yaml_only(tmp_path: Path, write: Write, registry: Regis
             "label_pod",
         ),
         (
-            "playbooks:\n  - name: p\n    actions: [{action: delete_pod, parameters: {grace: 1}}]\n",
+            "playbooks:\n  - name: p\n"
+            "    actions: [{action: delete_pod, parameters: {grace: 1}}]\n",
             "playbook 'p': actions[0] (delete_pod): parameters.grace: unknown key; allowed: "
             "grace_period_s",
         ),

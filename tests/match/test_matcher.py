@@ -92,7 +92,7 @@ def test_condition(
 
 
 def test_nineteen_digit_comparison_exact(write: Write, registry: Registry) -> None:
-    # 1773491466118273645 and ...644 are the same float, so only an integer compare tells them apart.
+    # 1773491466118273645 and ...644 are one float, so only an integer compare tells them apart.
     matcher = build(
         write,
         registry,
