@@ -50,6 +50,24 @@ def _parser() -> argparse.ArgumentParser:
     release.add_argument("--context", help="kubeconfig context")
     release.add_argument("--dry-run", action="store_true", help="send the calls with dryRun=All")
 
+    history = commands.add_parser(
+        "history", help="show past alerts and the decisions made about them"
+    )
+    history.add_argument(
+        "--journal",
+        type=Path,
+        default=Path("responder-journal.db"),
+        help="journal file of the daemon (default: ./responder-journal.db)",
+    )
+    history.add_argument("--namespace", help="only alerts about pods in this namespace")
+    history.add_argument("--pod", help="only alerts about this pod")
+    history.add_argument("--rule", help="only alerts of this Falco rule")
+    history.add_argument("--playbook", help="only alerts that this playbook matched")
+    history.add_argument("--since", help="received at or after: 30m, 2h, 7d or an RFC 3339 time")
+    history.add_argument("--until", help="received at or before: same forms as --since")
+    history.add_argument("--limit", type=int, default=50, help="most alerts shown (default 50)")
+    history.add_argument("--output", choices=("table", "json"), default="table")
+
     replay = commands.add_parser(
         "replay", help="show which playbooks and actions recorded alerts would trigger"
     )
@@ -118,6 +136,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                     dry_run=args.dry_run,
                 )
             )
+        if args.command == "history":
+            from responder.commands.history import history, parse_moment
+            from responder.store.journal import HistoryFilter
+
+            query = HistoryFilter(
+                namespace=args.namespace,
+                pod=args.pod,
+                rule=args.rule,
+                playbook=args.playbook,
+                since_ns=parse_moment(args.since) if args.since else None,
+                until_ns=parse_moment(args.until) if args.until else None,
+                limit=args.limit,
+            )
+            return history(args.journal, query, output=args.output)
         if args.command == "replay":
             from responder.commands.replay import replay
 

@@ -175,6 +175,7 @@ async def test_alert_labels_isolates_records_and_mails(
         async with aiohttp.ClientSession() as session:
             async with session.post(daemon.url, data=json.dumps(shell_alert())) as response:
                 assert 202 == response.status
+                (alert_id,) = (await response.json())["ids"]
 
         def pod_labelled() -> bool:
             pod = cluster.get_object("pods", POD, "shop") or {}
@@ -194,6 +195,7 @@ async def test_alert_labels_isolates_records_and_mails(
         await eventually(policy_created)
         await eventually(event_created)
         await eventually(mail_arrived)
+        record = await fetch_record(daemon, alert_id)
     finally:
         stderr = await stop(daemon)
     assert 0 == daemon.process.returncode, stderr
@@ -216,3 +218,54 @@ async def test_alert_labels_isolates_records_and_mails(
         "isolate_pod": "success",
         "create_event": "success",
     } == outcomes
+    decided = {(d["kind"], d["name"]): d["outcome"] for d in record["decisions"]}
+    assert "success" == decided[("action", "isolate_pod")]
+    assert "sent" == decided[("notification", "security")]
+    assert "done" == record["state"]
+
+
+async def fetch_record(daemon: Daemon, alert_id: str) -> dict[str, Any]:
+    """Fetch the alert from the alerts API once the journal shows it done."""
+    record: dict[str, Any] = {}
+    async with aiohttp.ClientSession() as session:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and record.get("state") != "done":
+            async with session.get(f"{daemon.url}/api/v1/alerts/{alert_id}") as response:
+                assert 200 == response.status
+                record = await response.json()
+            await asyncio.sleep(0.05)
+    return record
+
+
+async def test_history_lists_decisions(
+    tmp_path: Path, cluster: KubeApiServer, mailbox: tuple[Mailbox, int]
+) -> None:
+    _, smtp_port = mailbox
+    daemon = await start_daemon(tmp_path, cluster, smtp_port)
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(daemon.url, data=json.dumps(shell_alert())) as response:
+                (alert_id,) = (await response.json())["ids"]
+            async with session.get(f"{daemon.url}/api/v1/alerts/unknown") as response:
+                assert 404 == response.status
+        await fetch_record(daemon, alert_id)
+    finally:
+        await stop(daemon)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "responder",
+        "history",
+        "--journal",
+        str(tmp_path / "responder-journal.db"),
+        "--namespace",
+        "shop",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    text = out.decode()
+    assert 0 == process.returncode, err.decode()
+    assert "shell-in-container/isolate_pod=success" in text
+    assert "shell-in-container/security=sent" in text
+    assert "1 alerts" in text
