@@ -125,6 +125,7 @@ def _lifetime(
             dry_run=settings.dry_run,
             deadline_s=settings.action_deadline_s,
             journal=journal,
+            drill_dry_run=settings.drill.force_dry_run,
         )
         if kube is not None and needed:
             sink.readiness.append(_kube_ready(kube))

@@ -70,6 +70,7 @@ class Pipeline:
         dry_run: bool,
         deadline_s: float,
         journal: Journal | None = None,
+        drill_dry_run: bool = True,
     ) -> None:
         self.matcher = matcher
         self.metrics = metrics
@@ -78,6 +79,7 @@ class Pipeline:
         self.dry_run = dry_run
         self.deadline_s = deadline_s
         self.journal = journal
+        self.drill_dry_run = drill_dry_run
         # Notifications not yet settled, by alert id; the alert is finished when none is left.
         self._unsettled: dict[str, int] = {}
         if dispatcher is not None:
@@ -134,7 +136,11 @@ class Pipeline:
         resume: _Resume,
     ) -> PlaybookRun:
         self.metrics.playbook_matches.labels(loaded.name).inc()
-        dry_run = self.dry_run or loaded.playbook.dry_run
+        dry_run = (
+            self.dry_run
+            or loaded.playbook.dry_run
+            or (item.alert.drill and self.drill_dry_run)
+        )
         playbook_log = bound.bind(playbook=loaded.name)
         playbook_log.info("playbook_matched", dry_run=dry_run)
         completed = resume.steps.get(loaded.name, {})

@@ -75,6 +75,14 @@ class JournalSettings(Section):
     """How often the retention is applied, in seconds."""
 
 
+class DrillSettings(Section):
+    """How the daemon treats alerts marked as a drill (header X-Responder-Drill: true)."""
+
+    force_dry_run: bool = True
+    """Run drill alerts in dry-run whatever the playbook says, so that an exercise deletes and
+    isolates nothing unless the team sets this to false. Notifications say [DRILL] either way."""
+
+
 class Settings(BaseSettings):
     """Everything ``responder serve`` needs."""
 
@@ -97,6 +105,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     server: ServerSettings = ServerSettings()
     journal: JournalSettings = JournalSettings()
+    drill: DrillSettings = DrillSettings()
     kubernetes: KubernetesSettings = KubernetesSettings()
     notifiers: dict[str, NotifierConfig] = {}
     """Named notification targets that playbooks refer to in ``notify``."""

@@ -287,3 +287,18 @@ async def test_metrics_have_no_pod_labels(harness: Harness) -> None:
     }
     assert {"action", "outcome", "playbook"} <= labels
     assert set() == labels & {"pod", "namespace", "node", "alert_id"}
+
+
+async def test_drill_alert_forced_dry_run(harness: Harness) -> None:
+    pipeline = harness.pipeline({"name": "p", "actions": [{"action": "first"}]})
+    drill = SHELL.model_copy(update={"drill": True})
+    runs = await pipeline.handle(QueuedAlert(drill))
+    assert runs[0].dry_run
+
+
+async def test_drill_dry_run_can_be_off(harness: Harness) -> None:
+    pipeline = harness.pipeline({"name": "p", "actions": [{"action": "first"}]})
+    pipeline.drill_dry_run = False
+    drill = SHELL.model_copy(update={"drill": True})
+    runs = await pipeline.handle(QueuedAlert(drill))
+    assert not runs[0].dry_run
