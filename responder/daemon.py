@@ -18,7 +18,11 @@ from aiohttp import web
 
 from responder.act.base import load_builtin_actions
 from responder.act.kube import Kube
+from responder.clock import SystemClock
 from responder.errors import ConfigError, KubeError
+from responder.guard.policy import Guards
+from responder.guard.settings import own_namespace
+from responder.guard.suppress import Suppressor
 from responder.ingest.server import ReadinessCheck, Sink, create_app
 from responder.match.loader import LoadReport, load_playbooks
 from responder.match.matcher import Matcher
@@ -117,6 +121,7 @@ def _lifetime(
         }
         dispatcher = Dispatcher(notifiers, metrics=sink.metrics)
         dispatcher.start()
+        clock = SystemClock()
         pipeline = Pipeline(
             Matcher(report.playbooks),
             metrics=sink.metrics,
@@ -126,6 +131,13 @@ def _lifetime(
             deadline_s=settings.action_deadline_s,
             journal=journal,
             drill_dry_run=settings.drill.force_dry_run,
+            guards=Guards(
+                settings.guards,
+                clock=clock,
+                registry=sink.metrics.registry,
+                own_namespace=own_namespace(),
+            ),
+            suppressor=Suppressor(settings.suppress, clock=clock, registry=sink.metrics.registry),
         )
         if kube is not None and needed:
             sink.readiness.append(_kube_ready(kube))

@@ -17,16 +17,29 @@ import structlog
 from responder.act.kube import Kube
 from responder.act.results import ActionResult, Outcome
 from responder.act.run import RunOptions, run_playbook
+from responder.guard.policy import Guards
+from responder.guard.suppress import Suppressor
 from responder.ingest.alert import HostTarget, PodTarget
 from responder.match.loader import LoadedPlaybook
 from responder.match.matcher import Matcher
 from responder.notify.base import Report
 from responder.notify.dispatch import Dispatcher
 from responder.record.metrics import Metrics
-from responder.store.journal import ACTION, IGNORED, MATCH, NOTIFICATION, Decision, Journal
+from responder.store.journal import (
+    ACTION,
+    IGNORED,
+    MATCH,
+    NOTIFICATION,
+    SUPPRESSED,
+    Decision,
+    Journal,
+)
 from responder.store.queue import QueuedAlert
 
 log = structlog.get_logger("responder.pipeline")
+
+# Outcomes of guards that refused an action; notifications say so in a note.
+REFUSALS = frozenset({Outcome.PROTECTED, Outcome.STALE, Outcome.BUDGET_EXHAUSTED})
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,8 @@ class Pipeline:
         deadline_s: float,
         journal: Journal | None = None,
         drill_dry_run: bool = True,
+        guards: Guards | None = None,
+        suppressor: Suppressor | None = None,
     ) -> None:
         self.matcher = matcher
         self.metrics = metrics
@@ -80,6 +95,8 @@ class Pipeline:
         self.deadline_s = deadline_s
         self.journal = journal
         self.drill_dry_run = drill_dry_run
+        self.guards = guards
+        self.suppressor = suppressor
         # Notifications not yet settled, by alert id; the alert is finished when none is left.
         self._unsettled: dict[str, int] = {}
         if dispatcher is not None:
@@ -103,11 +120,31 @@ class Pipeline:
             await self._finish(item.id)
             return []
         resume = await self._resume(item)
+        # A resumed alert was counted when it first came; counting it again would suppress it.
+        if not item.resumed and self.suppressor is not None and self.suppressor.duplicate(alert):
+            bound.info("alert_suppressed", reason="duplicate", key=self.suppressor.key(alert))
+            await self._record(
+                Decision(item.id, SUPPRESSED, time.time_ns(), reason="duplicate alert in window")
+            )
+            await self._finish(item.id)
+            return []
         runs: list[PlaybookRun] = []
         # This call holds one count until every playbook ran; each notification holds one more.
         self._unsettled[item.id] = self._unsettled.get(item.id, 0) + 1
         try:
             for loaded in playbooks:
+                if self._cooling_down(loaded, item, resume):
+                    bound.info("playbook_suppressed", playbook=loaded.name, reason="cooldown")
+                    await self._record(
+                        Decision(
+                            item.id,
+                            SUPPRESSED,
+                            time.time_ns(),
+                            loaded.name,
+                            reason="playbook in cooldown for this target",
+                        )
+                    )
+                    continue
                 run = await self._run(loaded, item, bound, resume)
                 runs.append(run)
                 await self._notify(run, item, resume)
@@ -118,6 +155,11 @@ class Pipeline:
             self.metrics.end_to_end.observe(time.monotonic() - item.received_monotonic)
             await self._release(item.id)
         return runs
+
+    def _cooling_down(self, loaded: LoadedPlaybook, item: QueuedAlert, resume: _Resume) -> bool:
+        if self.suppressor is None or loaded.name in resume.steps:
+            return False
+        return self.suppressor.cooldown(item.alert, loaded.name, loaded.playbook.cooldown_s)
 
     async def _resume(self, item: QueuedAlert) -> _Resume:
         if not item.resumed or self.journal is None:
@@ -137,9 +179,7 @@ class Pipeline:
     ) -> PlaybookRun:
         self.metrics.playbook_matches.labels(loaded.name).inc()
         dry_run = (
-            self.dry_run
-            or loaded.playbook.dry_run
-            or (item.alert.drill and self.drill_dry_run)
+            self.dry_run or loaded.playbook.dry_run or (item.alert.drill and self.drill_dry_run)
         )
         playbook_log = bound.bind(playbook=loaded.name)
         playbook_log.info("playbook_matched", dry_run=dry_run)
@@ -173,7 +213,9 @@ class Pipeline:
                 )
             )
 
-        options = RunOptions(dry_run=dry_run, deadline_s=self.deadline_s, kube=self.kube)
+        options = RunOptions(
+            dry_run=dry_run, deadline_s=self.deadline_s, kube=self.kube, guards=self.guards
+        )
         results = await run_playbook(
             loaded,
             item.alert,
@@ -195,6 +237,7 @@ class Pipeline:
             description=run.playbook.playbook.description,
             results=tuple(run.results),
             dry_run=run.dry_run,
+            notes=tuple(self._notes(run, item)),
         )
         for name in run.playbook.playbook.notify:
             if (run.playbook.name, name) in resume.notified:
@@ -202,6 +245,16 @@ class Pipeline:
                 continue
             self._unsettled[item.id] += 1
             await self.dispatcher.submit(name, report)
+
+    def _notes(self, run: PlaybookRun, item: QueuedAlert) -> list[str]:
+        notes = []
+        if self.suppressor is not None:
+            notes.extend(self.suppressor.digest(item.alert, run.playbook.name))
+        refused = [result for result in run.results if result.outcome in REFUSALS]
+        notes.extend(f"{result.action} refused: {result.reason}" for result in refused)
+        if item.alert.drill and run.dry_run:
+            notes.append("drill: every action ran in dry-run")
+        return notes
 
     async def _notification_settled(
         self, notifier: str, report: Report, outcome: str, reason: str

@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from responder.errors import ConfigError
+from responder.guard.settings import GuardSettings, SuppressSettings
 from responder.match.loader import describe_errors
 from responder.notify.config import NotifierConfig
 
@@ -106,6 +107,8 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     journal: JournalSettings = JournalSettings()
     drill: DrillSettings = DrillSettings()
+    guards: GuardSettings = GuardSettings()
+    suppress: SuppressSettings = SuppressSettings()
     kubernetes: KubernetesSettings = KubernetesSettings()
     notifiers: dict[str, NotifierConfig] = {}
     """Named notification targets that playbooks refer to in ``notify``."""

@@ -18,6 +18,9 @@ class Outcome(enum.StrEnum):
     TARGET_MISMATCH = "target_mismatch"
     NO_TARGET = "no_target"
     CONFLICT = "conflict"
+    PROTECTED = "protected"
+    STALE = "stale"
+    BUDGET_EXHAUSTED = "budget_exhausted"
     NOT_RUN = "not_run"
 
 

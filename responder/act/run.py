@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from responder.act.base import ActionContext, ActionSpec
 from responder.act.kube import Kube
 from responder.act.results import ActionResult, Outcome
+from responder.guard.policy import Guards
 from responder.ingest.alert import Alert, HostTarget, PodTarget
 from responder.match.loader import LoadedPlaybook, LoadedStep
 from responder.match.template import render, template_values
@@ -30,6 +31,7 @@ class RunOptions:
     dry_run: bool
     deadline_s: float
     kube: Kube | None
+    guards: Guards | None = None
 
 
 def target_kind(alert: Alert) -> str | None:
@@ -111,7 +113,7 @@ async def run_step(
             reason = "; ".join(item["msg"] for item in error.errors(include_url=False))
             result = ActionResult(spec.name, Outcome.FAILED, f"invalid parameters: {reason}")
         else:
-            result = await _run_with_deadline(spec, context, parameters, options.deadline_s)
+            result = await _guarded(spec, context, parameters, options)
     elapsed = time.perf_counter() - started
     return ActionResult(result.action, result.outcome, result.reason, elapsed, result.details)
 
@@ -144,6 +146,19 @@ def _parameters(step: LoadedStep, alert: Alert, values: dict[str, str]) -> Any:
     if step.has_templates:
         raw = render(raw, alert, values)
     return step.spec.parameters.model_validate(raw)
+
+
+async def _guarded(
+    spec: ActionSpec[Any], context: ActionContext, parameters: Any, options: RunOptions
+) -> ActionResult:
+    if options.guards is None:
+        return await _run_with_deadline(spec, context, parameters, options.deadline_s)
+    refused = await options.guards.check(spec, context)
+    if refused is not None:
+        return refused
+    result = await _run_with_deadline(spec, context, parameters, options.deadline_s)
+    options.guards.settle(spec, context, result)
+    return result
 
 
 async def _run_with_deadline(

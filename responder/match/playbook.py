@@ -214,6 +214,9 @@ class Playbook(Strict):
     dry_run: bool = False
     stop: bool = False
     """When true and this playbook matched, the playbooks after it do not run for this alert."""
+    cooldown_s: float | None = Field(default=None, ge=0)
+    """Seconds after a run during which this playbook does not run again for the same target.
+    None takes suppress.cooldown_s from the settings; 0 turns the cooldown off."""
 
     @field_validator("notify", mode="before")
     @classmethod

@@ -25,6 +25,7 @@ import pytest_asyncio
 import yaml
 from aiohttp import web
 
+from responder.ingest.alert import Timestamp
 from tests.kubeapi.seed import container_id
 from tests.kubeapi.server import KubeApiServer
 
@@ -51,7 +52,7 @@ def alert(index: int) -> dict[str, Any]:
     return {
         "rule": "Crash drill",
         "priority": "Critical",
-        "time": "2026-03-14T12:31:06.118273645Z",
+        "time": Timestamp.now().isoformat(),
         "source": "syscall",
         "hostname": "node-1",
         "output": f"crash drill alert {index}",
@@ -127,6 +128,8 @@ def write_config(tmp_path: Path, cluster: KubeApiServer, hook: str, port: int) -
         "server": {"host": "127.0.0.1", "port": port, "workers": WORKERS},
         "kubernetes": {"kubeconfig": str(cluster.write_kubeconfig(tmp_path / "kubeconfig"))},
         "journal": {"path": str(tmp_path / "journal.db")},
+        # Every alert must act: the default budget would stop deletes after ten.
+        "guards": {"budget": {"cluster_max": 10 * ALERTS, "namespace_max": 10 * ALERTS}},
         "log_format": "json",
         "log_level": "warning",
         "notifiers": {"hook": {"type": "webhook", "url": hook}},

@@ -7,18 +7,14 @@ from typing import Any
 import pytest
 
 from responder.act.base import PolicyRule, load_builtin_actions
+from responder.act.kubernetes.release import RELEASE_RBAC
+from responder.guard.policy import GUARD_RBAC
 from tests.deploy.manifests import find, of_kind, render
 
 Grant = tuple[str, str, str]
 
 # NOTE: `responder release` is a command, not a registered action, so it declares no `rbac`.
-# These are the calls of responder/act/kubernetes/release.py: read the pod, read and delete the
-# quarantine NetworkPolicies, and patch the pod's quarantine label away.
-RELEASE_RULES = (
-    PolicyRule("", "pods", ("get", "patch")),
-    PolicyRule("networking.k8s.io", "networkpolicies", ("get", "delete")),
-)
-CLUSTER_SCOPED = frozenset({("", "nodes")})
+CLUSTER_SCOPED = frozenset({("", "nodes"), ("", "namespaces")})
 EXAMPLE_NAMESPACES = ("shop", "payments")
 
 
@@ -27,7 +23,8 @@ def _expand(rules: tuple[PolicyRule, ...]) -> set[Grant]:
 
 
 def _declared() -> set[Grant]:
-    grants = _expand(RELEASE_RULES)
+    # The actions, release, and the guards, which read pod and namespace labels.
+    grants = _expand(RELEASE_RBAC) | _expand(GUARD_RBAC)
     for spec in load_builtin_actions():
         grants |= _expand(spec.rbac)
     return grants

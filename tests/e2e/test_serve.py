@@ -24,6 +24,7 @@ import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from responder.ingest.alert import Timestamp
 from tests.kubeapi.seed import container_id
 from tests.kubeapi.server import KubeApiServer
 from tests.samples import sample_document
@@ -163,6 +164,8 @@ def shell_alert() -> dict[str, Any]:
     document = sample_document("falco-direct", 1)
     full_id = container_id("shop", POD, "frontend").split("://", 1)[1]
     document["output_fields"]["container.id"] = full_id[:12]
+    # A fresh alert: the staleness guard refuses destructive actions for old ones.
+    document["time"] = Timestamp.now().isoformat()
     return document
 
 

@@ -6,6 +6,7 @@ policy always, and its workload's policy while the pod still exists and names it
 
 from __future__ import annotations
 
+from responder.act.base import PolicyRule
 from responder.act.kube import Kube
 from responder.act.kubernetes.common import MANAGED_BY_LABEL, MANAGER, MERGE_PATCH
 from responder.act.kubernetes.quarantine import (
@@ -17,6 +18,13 @@ from responder.act.kubernetes.quarantine import (
 from responder.errors import KubeError
 from responder.guard.target import owner_reference
 from responder.guard.workload import OwnerKind, owner_kind
+
+# The calls release makes: read the pod, read and delete the quarantine policies, and patch the
+# quarantine label away. The ClusterRole in deploy/ includes them; a test checks it.
+RELEASE_RBAC = (
+    PolicyRule("", "pods", ("get", "patch")),
+    PolicyRule("networking.k8s.io", "networkpolicies", ("get", "delete")),
+)
 
 # The owners for which isolate_pod's workload scope creates a policy of the workload's own name.
 _WORKLOAD_KINDS = frozenset({OwnerKind.REPLICA_SET, OwnerKind.STATEFUL_SET, OwnerKind.DAEMON_SET})
