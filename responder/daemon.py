@@ -23,9 +23,11 @@ from responder.errors import ConfigError, KubeError
 from responder.guard.policy import Guards
 from responder.guard.settings import own_namespace
 from responder.guard.suppress import Suppressor
+from responder.ingest.auth import auth_middleware, checked_auth
 from responder.ingest.server import ReadinessCheck, Sink, create_app
 from responder.match.loader import LoadReport, load_playbooks
 from responder.match.matcher import Matcher
+from responder.match.reload import PlaybookReloader
 from responder.notify.config import build_notifier
 from responder.notify.dispatch import Dispatcher
 from responder.pipeline import Pipeline
@@ -100,6 +102,7 @@ def build_app(settings: Settings, report: LoadReport) -> web.Application:
         max_body_bytes=settings.server.max_body_bytes,
     )
     app = create_app(sink)
+    app.middlewares.append(auth_middleware(checked_auth(settings.auth), metrics))
     app.cleanup_ctx.append(_lifetime(settings, report, sink))
     return app
 
@@ -143,6 +146,15 @@ def _lifetime(
             sink.readiness.append(_kube_ready(kube))
         sink.journal = journal
         app[DAEMON] = Daemon(settings, sink.metrics, sink.queue, pipeline, sink)
+        reloader = PlaybookReloader(
+            settings.playbooks,
+            registry=load_builtin_actions(),
+            notifiers=list(settings.notifiers),
+            apply=lambda new: setattr(pipeline, "matcher", Matcher(new.playbooks)),
+            metrics=sink.metrics,
+            interval_s=settings.reload_interval_s,
+        )
+        reloader.start()
         resumed = await journal.pending() if journal is not None else []
         sink.queue.put_resumed(resumed)
         workers = asyncio.create_task(
@@ -163,6 +175,7 @@ def _lifetime(
         try:
             yield
         finally:
+            await reloader.close()
             if pruning is not None:
                 pruning.cancel()
             await _shut_down(sink.queue, dispatcher, workers)

@@ -20,6 +20,8 @@ from pydantic_settings import (
 
 from responder.errors import ConfigError
 from responder.guard.settings import GuardSettings, SuppressSettings
+from responder.ingest.auth import AuthSettings
+from responder.ingest.tls import TlsSettings
 from responder.match.loader import describe_errors
 from responder.notify.config import NotifierConfig
 
@@ -41,7 +43,7 @@ class ServerSettings(Section):
     max_body_bytes: int = Field(MIB, ge=1024)
     """Largest request body, after gzip decoding, in bytes. Larger bodies get 413."""
     queue_size: int = Field(10_000, ge=1)
-    """Accepted alerts waiting for a worker. When full, the sink answers 503 with Retry-After."""
+    """Accepted alerts waiting for a worker. When full, the sink responds 503 with Retry-After."""
     retry_after_s: int = Field(1, ge=1)
     """Seconds sent in Retry-After with a 503."""
     workers: int = Field(8, ge=1, le=256)
@@ -77,11 +79,11 @@ class JournalSettings(Section):
 
 
 class DrillSettings(Section):
-    """How the daemon treats alerts marked as a drill (header X-Responder-Drill: true)."""
+    """Treatment of alerts marked as a drill (header X-Responder-Drill: true)."""
 
     force_dry_run: bool = True
-    """Run drill alerts in dry-run whatever the playbook says, so that an exercise deletes and
-    isolates nothing unless the team sets this to false. Notifications say [DRILL] either way."""
+    """Run drill alerts in dry-run whatever the playbook sets, so that an exercise deletes and
+    isolates nothing unless the team sets this to false. Notification titles say [DRILL]."""
 
 
 class Settings(BaseSettings):
@@ -107,6 +109,15 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     journal: JournalSettings = JournalSettings()
     drill: DrillSettings = DrillSettings()
+    auth: AuthSettings = Field(
+        default_factory=AuthSettings.model_construct, validate_default=False
+    )
+    """Credentials every sender needs for POST / and the alerts API. ``serve`` refuses to start
+    without them, unless auth.mode is none and auth.allow_unauthenticated is true."""
+    tls: TlsSettings = TlsSettings()
+    """TLS for the sink, and mTLS with a client CA."""
+    reload_interval_s: float = Field(2.0, gt=0)
+    """How often the playbook files are checked for changes, in seconds. SIGHUP reloads at once."""
     guards: GuardSettings = GuardSettings()
     suppress: SuppressSettings = SuppressSettings()
     kubernetes: KubernetesSettings = KubernetesSettings()

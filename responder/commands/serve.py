@@ -10,6 +10,8 @@ from aiohttp import web
 
 from responder.daemon import build_app, load_playbook_set
 from responder.errors import ConfigError
+from responder.ingest.auth import warn_if_open
+from responder.ingest.tls import server_ssl_context
 from responder.record.logs import configure_logging
 from responder.settings import load_settings
 
@@ -31,8 +33,16 @@ def serve(config: Path | None, overrides: dict[str, Any]) -> int:
             paths=[str(path) for path in settings.playbooks],
             effect="alerts are accepted and logged, and no action runs",
         )
+    ssl_context = server_ssl_context(settings.tls)
     app = build_app(settings, report)
-    log.info("listening", host=settings.server.host, port=settings.server.port)
+    warn_if_open(settings.auth)
+    log.info(
+        "listening",
+        host=settings.server.host,
+        port=settings.server.port,
+        tls=ssl_context is not None,
+        client_certificates=settings.tls.client_ca_file is not None,
+    )
     # run_app turns SIGTERM and SIGINT into a graceful stop that runs the cleanup context.
     web.run_app(
         app,
@@ -41,5 +51,6 @@ def serve(config: Path | None, overrides: dict[str, Any]) -> int:
         print=None,
         access_log=None,
         shutdown_timeout=5.0,
+        ssl_context=ssl_context,
     )
     return 0

@@ -174,7 +174,7 @@ class Alert(BaseModel):
     @classmethod
     def _default_source(cls, value: object) -> object:
         # Falco before 0.31 sent no source; those alerts came from syscalls.
-        return "syscall" if value in MISSING_VALUES else value
+        return "syscall" if _is_missing(value) else value
 
     @field_validator("tags", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ taken whole or not at all, so that a sender that gets a 400 can fix it and send 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,6 +19,9 @@ from responder.ingest.alert import Alert
 # Bounds that keep one request from costing unbounded CPU in validation.
 MAX_ALERTS_PER_REQUEST = 10_000
 MAX_JSON_DEPTH = 32
+# Keys in all the objects of one alert together. Falco's output_fields contains the fields that a
+# rule's output names, tens of them, so this bounds only bodies built to cost validation time.
+MAX_KEYS_PER_ALERT = 10_000
 
 
 def decode_alerts(body: bytes, *, drill: bool = False) -> list[Alert]:
@@ -51,6 +55,9 @@ def _parse_documents(text: str) -> list[Any]:
         return _parse_lines(text)
     except RecursionError:
         raise _too_deep() from None
+    except ValueError:
+        # Python refuses to convert integers longer than sys.get_int_max_str_digits() digits.
+        raise _number_too_long() from None
     if isinstance(document, list):
         if not document:
             raise IngestError("empty JSON array: send at least one alert", reason="empty_body")
@@ -69,6 +76,8 @@ def _parse_lines(text: str) -> list[Any]:
             raise _invalid_json(error, line_number=number) from None
         except RecursionError:
             raise _too_deep() from None
+        except ValueError:
+            raise _number_too_long(line_number=number) from None
     return documents
 
 
@@ -80,7 +89,7 @@ def _to_alert(document: Any, index: int, count: int, drill: bool) -> Alert:
             f"got {type(document).__name__}",
             reason="not_an_alert",
         )
-    _check_depth(document)
+    _check_shape(document, where)
     if drill:
         document = {**document, "drill": True}
     try:
@@ -98,13 +107,21 @@ def _describe(item: Any) -> str:
     return f"{location}: {message}"
 
 
-def _check_depth(document: Any) -> None:
+def _check_shape(document: Any, where: str) -> None:
     stack: list[tuple[Any, int]] = [(document, 1)]
+    keys = 0
     while stack:
         value, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
             raise _too_deep()
         if isinstance(value, dict):
+            keys += len(value)
+            if keys > MAX_KEYS_PER_ALERT:
+                raise IngestError(
+                    f"{where}more than {MAX_KEYS_PER_ALERT} keys in one alert; "
+                    "a Falco alert has tens of output fields",
+                    reason="too_many_keys",
+                )
             stack.extend((item, depth + 1) for item in value.values())
         elif isinstance(value, list):
             stack.extend((item, depth + 1) for item in value)
@@ -114,6 +131,15 @@ def _too_deep() -> IngestError:
     return IngestError(
         f"JSON nested deeper than {MAX_JSON_DEPTH} levels; Falco alerts are at most 3 deep",
         reason="too_deep",
+    )
+
+
+def _number_too_long(*, line_number: int | None = None) -> IngestError:
+    where = f" at line {line_number}" if line_number is not None else ""
+    return IngestError(
+        f"JSON number{where} has more than {sys.get_int_max_str_digits()} digits; "
+        "Falco alerts carry no such numbers",
+        reason="number_too_long",
     )
 
 

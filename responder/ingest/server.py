@@ -1,7 +1,7 @@
 """The HTTP sink that Falco's ``http_output`` and Falcosidekick's webhook POST alerts to.
 
 Falco and Falcosidekick send one request at a time and never retry, so the sink answers as soon
-as the alerts are in the queue (202) and runs actions later. Errors answer with a JSON body:
+as the alerts are in the queue (202) and runs actions later. Errors come with a JSON body:
 ``{"error": reason, "message": sentence}``.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from responder.errors import IngestError
@@ -32,14 +33,14 @@ ReadinessCheck = Callable[[], Awaitable[str | None]]
 
 @dataclass
 class Sink:
-    """What the handlers need; stored in the application under ``SINK``."""
+    """The state the handlers share, stored in the application under ``SINK``."""
 
     queue: AlertQueue
     metrics: Metrics
     retry_after_s: int = 1
     max_body_bytes: int = 1024 * 1024
     journal: Journal | None = None
-    """Where accepted alerts are stored before the 202; None keeps them in memory only."""
+    """The store of accepted alerts, written before the 202. None keeps them in memory only."""
     # Each check returns None when ready, or a sentence saying why not.
     readiness: list[ReadinessCheck] = field(default_factory=list)
 
@@ -65,6 +66,16 @@ async def receive(request: web.Request) -> web.Response:
             f"body larger than the limit of {sink.max_body_bytes} bytes; "
             "send smaller batches or raise server.max_body_bytes",
         )
+    except RequestPayloadError as error:
+        # A body declared as gzip that does not decompress, or a connection cut mid-body.
+        sink.metrics.alerts_rejected.labels("invalid_encoding").inc()
+        log.warning("request_rejected", reason="invalid_encoding", error=str(error))
+        return error_response(
+            400,
+            "invalid_encoding",
+            "the body could not be read: check that Content-Encoding matches the body "
+            "(gzip or none)",
+        )
     drill = request.headers.get(DRILL_HEADER, "").lower() in ("1", "true", "yes")
     try:
         alerts = decode_alerts(body, drill=drill)
@@ -89,7 +100,8 @@ async def receive(request: web.Request) -> web.Response:
     sink.metrics.queue_depth.set(len(sink.queue))
     for item in items:
         alert = item.alert
-        sink.metrics.alerts_received.labels(alert.rule, str(alert.priority), alert.source).inc()
+        labels = sink.metrics.alert_labels(alert.rule, str(alert.priority), alert.source)
+        sink.metrics.alerts_received.labels(*labels).inc()
     log.debug("alerts_accepted", count=len(items), alert_ids=[item.id for item in items])
     return web.json_response(
         {"accepted": len(items), "ids": [item.id for item in items]}, status=202

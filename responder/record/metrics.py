@@ -6,6 +6,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+# Distinct rule and source label values kept; a cluster's rules number in the hundreds at most,
+# so values past this come from a broken or hostile sender and are counted under "other".
+MAX_LABEL_VALUES = 512
+MAX_LABEL_LENGTH = 128
+OTHER = "other"
+
 # Action calls to the Kubernetes API take milliseconds; notifications up to the timeout.
 ACTION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -70,8 +76,24 @@ class Metrics:
             "Alerts accepted and waiting for a worker.",
             registry=r,
         )
+        self._label_values: dict[str, set[str]] = {"rule": set(), "source": set()}
         self.playbooks_loaded = Gauge(
             "responder_playbooks_loaded",
             "Playbooks in the set in use.",
             registry=r,
         )
+
+    def alert_labels(self, rule: str, priority: str, source: str) -> tuple[str, str, str]:
+        """Return bounded label values for an alert: long or too many new values become "other"."""
+        return (self._bounded("rule", rule), priority, self._bounded("source", source))
+
+    def _bounded(self, label: str, value: str) -> str:
+        seen = self._label_values[label]
+        if len(value) > MAX_LABEL_LENGTH:
+            return OTHER
+        if value in seen:
+            return value
+        if len(seen) >= MAX_LABEL_VALUES:
+            return OTHER
+        seen.add(value)
+        return value

@@ -131,6 +131,7 @@ def write_config(tmp_path: Path, cluster: KubeApiServer, hook: str, port: int) -
         # Every alert must act: the default budget would stop deletes after ten.
         "guards": {"budget": {"cluster_max": 10 * ALERTS, "namespace_max": 10 * ALERTS}},
         "log_format": "json",
+        "auth": {"token": "crash-test-token"},
         "log_level": "warning",
         "notifiers": {"hook": {"type": "webhook", "url": hook}},
     }
@@ -213,7 +214,8 @@ async def test_kill_and_restart_acts_once(
     config = write_config(tmp_path, cluster, hook, port)
     acked: dict[int, str] = {}
     timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    authorized = {"Authorization": "Bearer crash-test-token"}
+    async with aiohttp.ClientSession(timeout=timeout, headers=authorized) as session:
         first = await start(config, tmp_path)
         await wait_ready(session, url)
         left = await send(session, f"{url}/", list(range(ALERTS)), acked, KILL_AFTER)

@@ -167,6 +167,7 @@ def test_serve_as_uid_65532(runtime_root: Path, receiver: tuple[str, list[bytes]
                 "log_format": "json",
                 "journal": {"path": str(tree["journal"] / "journal.db")},
                 "notifiers": {"security": {"type": "webhook", "url": report_url}},
+                "auth": {"mode": "bearer", "token": "unprivileged-test-token"},
             }
         )
     )
@@ -204,7 +205,10 @@ def test_serve_as_uid_65532(runtime_root: Path, receiver: tuple[str, list[bytes]
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/",
             data=alert.encode(),
-            headers={"Content-Type": "application/json"},
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": "Bearer unprivileged-test-token",
+            },
             method="POST",
         )
         with urllib.request.urlopen(request, timeout=5) as response:

@@ -31,6 +31,8 @@ from tests.samples import sample_document
 
 REPO = Path(__file__).resolve().parents[2]
 POD = "frontend-6d5f7b9c8d-x2kqp"
+TOKEN = "e2e-sink-token"
+AUTHORIZED = {"Authorization": f"Bearer {TOKEN}"}
 
 
 class Mailbox:
@@ -96,6 +98,7 @@ async def start_daemon(tmp_path: Path, cluster: KubeApiServer, smtp_port: int) -
         "server": {"host": "127.0.0.1", "port": port},
         "kubernetes": {"kubeconfig": str(kubeconfig), "required": True},
         "log_format": "json",
+        "auth": {"mode": "bearer", "token": TOKEN},
         "notifiers": {
             "security": {
                 "type": "email",
@@ -129,7 +132,7 @@ async def start_daemon(tmp_path: Path, cluster: KubeApiServer, smtp_port: int) -
 
 async def wait_ready(daemon: Daemon) -> None:
     deadline = time.monotonic() + 20
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=AUTHORIZED) as session:
         while time.monotonic() < deadline:
             if daemon.process.returncode is not None:
                 break
@@ -175,7 +178,7 @@ async def test_alert_labels_isolates_records_and_mails(
     handler, smtp_port = mailbox
     daemon = await start_daemon(tmp_path, cluster, smtp_port)
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=AUTHORIZED) as session:
             async with session.post(daemon.url, data=json.dumps(shell_alert())) as response:
                 assert 202 == response.status
                 (alert_id,) = (await response.json())["ids"]
@@ -230,7 +233,7 @@ async def test_alert_labels_isolates_records_and_mails(
 async def fetch_record(daemon: Daemon, alert_id: str) -> dict[str, Any]:
     """Fetch the alert from the alerts API once the journal shows it done."""
     record: dict[str, Any] = {}
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=AUTHORIZED) as session:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and record.get("state") != "done":
             async with session.get(f"{daemon.url}/api/v1/alerts/{alert_id}") as response:
@@ -246,11 +249,18 @@ async def test_history_lists_decisions(
     _, smtp_port = mailbox
     daemon = await start_daemon(tmp_path, cluster, smtp_port)
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=AUTHORIZED) as session:
             async with session.post(daemon.url, data=json.dumps(shell_alert())) as response:
                 (alert_id,) = (await response.json())["ids"]
             async with session.get(f"{daemon.url}/api/v1/alerts/unknown") as response:
                 assert 404 == response.status
+        async with aiohttp.ClientSession() as forger:
+            async with forger.post(daemon.url, data=json.dumps(shell_alert())) as response:
+                assert 401 == response.status
+            async with forger.get(f"{daemon.url}/api/v1/alerts/{alert_id}") as response:
+                assert 401 == response.status
+            async with forger.get(f"{daemon.url}/healthz") as response:
+                assert 200 == response.status
         await fetch_record(daemon, alert_id)
     finally:
         await stop(daemon)

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from responder.ingest.server import DRILL_HEADER, Sink, create_app
-from responder.record.metrics import Metrics
+from responder.record.metrics import MAX_LABEL_VALUES, Metrics
 from responder.store.queue import AlertQueue
 from tests.samples import sample_line, sample_lines
 
@@ -216,3 +216,13 @@ async def test_metrics_count_received_and_rejected(
         'source="syscall"} 1.0' in text
     )
     assert 'responder_alerts_rejected_total{reason="invalid_json"} 1.0' in text
+
+
+def test_rule_label_values_bounded() -> None:
+    metrics = Metrics()
+    labels = {
+        metrics.alert_labels(f"rule {index}", "notice", "syscall")[0] for index in range(600)
+    }
+    assert MAX_LABEL_VALUES + 1 == len(labels)
+    assert "other" in labels
+    assert "other" == metrics.alert_labels("x" * 200, "notice", "syscall")[0]
