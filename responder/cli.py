@@ -68,19 +68,93 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--limit", type=int, default=50, help="most alerts shown (default 50)")
     history.add_argument("--output", choices=("table", "json"), default="table")
 
-    replay = commands.add_parser(
-        "replay", help="show which playbooks and actions recorded alerts would trigger"
+    _add_replay_parser(commands)
+    _add_export_parser(commands)
+
+    test = commands.add_parser("test", help="run playbook tests: alerts and expected actions")
+    test.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="test files or directories of them"
     )
-    replay.add_argument("file", type=Path, metavar="FILE", help="JSONL file of alerts")
+    return parser
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: must be greater than 0")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: must be 1 or more")
+    return value
+
+
+def _add_replay_parser(commands: Any) -> None:
+    replay = commands.add_parser(
+        "replay",
+        help="plan recorded alerts in process, or send them to a running responder",
+    )
+    replay.add_argument("file", type=Path, metavar="FILE", help="JSONL recording of alerts")
     _add_config_options(replay)
     replay.add_argument(
         "--dry-run",
         action="store_true",
-        required=True,
-        help="plan only: print matches and actions, run nothing (required)",
+        help="plan in process (the default without --to); Kubernetes writes use dryRun=All",
     )
     replay.add_argument("--output", choices=("table", "json"), default="table")
-    return parser
+    replay.add_argument("--html", type=Path, metavar="FILE", help="also write an HTML report")
+    replay.add_argument(
+        "--retime",
+        action="store_true",
+        help="shift alert times so that the last is now, keeping the gaps",
+    )
+    send = replay.add_argument_group("sending to a running responder")
+    send.add_argument("--to", metavar="URL", help="POST the alerts to this responder sink")
+    send.add_argument("--token", help="bearer token sent in the Authorization header")
+    send.add_argument(
+        "--no-drill-mark",
+        action="store_true",
+        help="do not send the X-Responder-Drill: true header",
+    )
+    send.add_argument(
+        "--concurrency", type=_at_least_one, default=1, help="requests at once (default 1)"
+    )
+    pace = send.add_mutually_exclusive_group()
+    pace.add_argument(
+        "--speed",
+        type=_positive,
+        default=1.0,
+        help="keep the recorded gaps divided by this factor (default 1; 2 is twice as fast)",
+    )
+    pace.add_argument("--rate", type=_positive, help="send this many alerts per second instead")
+    send.add_argument("--max-alerts", type=_at_least_one, help="stop after this many alerts")
+    send.add_argument("--max-seconds", type=_positive, help="stop sending after this many seconds")
+    send.add_argument(
+        "--wait",
+        type=float,
+        default=30.0,
+        help="seconds to wait for the responder to finish the sent alerts (default 30)",
+    )
+
+
+def _add_export_parser(commands: Any) -> None:
+    export = commands.add_parser("export", help="write alerts from the journal as a recording")
+    export.add_argument(
+        "--journal",
+        type=Path,
+        default=Path("responder-journal.db"),
+        help="journal file of the daemon (default: ./responder-journal.db)",
+    )
+    export.add_argument("--namespace", help="only alerts about pods in this namespace")
+    export.add_argument("--rule", help="only alerts of this Falco rule")
+    export.add_argument("--since", help="received at or after: 30m, 2h, 7d or an RFC 3339 time")
+    export.add_argument("--until", help="received at or before: same forms as --since")
+    export.add_argument(
+        "--output", required=True, metavar="FILE", help="file to write, or - for standard output"
+    )
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -151,9 +225,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return history(args.journal, query, output=args.output)
         if args.command == "replay":
-            from responder.commands.replay import replay
+            return _replay(args)
+        if args.command == "export":
+            from responder.commands.export import export
+            from responder.commands.history import parse_moment
+            from responder.store.journal import HistoryFilter
 
-            return replay(args.file, args.config, _overrides(args), output=args.output)
+            query = HistoryFilter(
+                namespace=args.namespace,
+                rule=args.rule,
+                since_ns=parse_moment(args.since) if args.since else None,
+                until_ns=parse_moment(args.until) if args.until else None,
+                limit=-1,
+            )
+            return export(args.journal, query, args.output)
+        if args.command == "test":
+            from responder.commands.test import run_tests
+
+            return run_tests(args.paths)
     except ConfigError as error:
         print(f"responder: {error}", file=sys.stderr)
         return EXIT_INVALID
@@ -163,6 +252,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return EXIT_USAGE
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from responder.commands.replay import replay
+    from responder.drill.replay import ReplayOptions
+    from responder.drill.send import SendOptions
+
+    send = None
+    if args.to:
+        send = SendOptions(
+            url=args.to,
+            token=args.token,
+            drill_mark=not args.no_drill_mark,
+            concurrency=args.concurrency,
+            speed=args.speed,
+            rate=args.rate,
+            max_alerts=args.max_alerts,
+            max_seconds=args.max_seconds,
+        )
+    options = ReplayOptions(
+        output=args.output, html=args.html, retime=args.retime, send=send, wait_s=args.wait
+    )
+    return replay(args.file, args.config, _overrides(args), options)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ def read_history(path: Path, query: HistoryFilter) -> list[AlertRecord]:
 
 
 def summary(record: AlertRecord) -> str:
-    """One line per decision that acted: ``playbook/action=outcome``, or why nothing ran."""
+    """Summarize the decisions as ``playbook/action=outcome`` pairs, or say why nothing ran."""
     parts = [
         f"{decision.playbook}/{decision.name}={decision.outcome}"
         for decision in record.decisions

@@ -1,0 +1,1 @@
+"""Drill tooling: record and export alerts, replay them, report what the responder did."""

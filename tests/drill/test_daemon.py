@@ -1,0 +1,145 @@
+"""``replay --to`` against a live ``responder serve``, and the report from its decisions."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+import yaml
+
+from responder.drill.record import Record
+from responder.drill.replay import ReplayOptions, run_replay
+from responder.drill.send import SendOptions
+from responder.settings import load_settings
+from tests.drill.helpers import PLAYBOOKS, sample_records, write_recording
+from tests.e2e.test_serve import Daemon, free_port, stop, wait_ready
+
+SCRIPT = "<script>alert(1)</script>"
+TOKEN = "drill-test-token"
+
+
+@pytest_asyncio.fixture
+async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
+    port = free_port()
+    config = {
+        "playbooks": [str(PLAYBOOKS)],
+        "server": {"host": "127.0.0.1", "port": port},
+        # A kubeconfig that does not exist keeps the daemon off any cluster.
+        "kubernetes": {"kubeconfig": str(tmp_path / "absent-kubeconfig")},
+        "journal": {"path": str(tmp_path / "journal.db")},
+        "dry_run": True,
+        "log_format": "json",
+        "notifiers": {"security": {"type": "log"}},
+        "auth": {"token": TOKEN},
+    }
+    config_path = tmp_path / "responder.yaml"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    environment = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "responder",
+        "serve",
+        "--config",
+        str(config_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=environment,
+        cwd=tmp_path,
+    )
+    running = Daemon(process, f"http://127.0.0.1:{port}")
+    await wait_ready(running)
+    try:
+        yield running
+    finally:
+        await stop(running)
+
+
+def drill_records() -> list[Record]:
+    records = sample_records([1, 3, 11], gap_s=0.01)
+    shell = records[0]
+    records[0] = Record(shell.received_ns, {**shell.alert, "output": f"shell {SCRIPT}"})
+    return records
+
+
+async def drill(tmp_path: Path, daemon: Daemon, output: str) -> tuple[str, Path]:
+    recording = write_recording(tmp_path / "drill.jsonl", drill_records())
+    html = tmp_path / "report.html"
+    options = ReplayOptions(
+        output=output,
+        html=html,
+        retime=True,
+        send=SendOptions(url=daemon.url + "/", token=TOKEN),
+        wait_s=10.0,
+    )
+    out = io.StringIO()
+    status = await run_replay(recording, load_settings(None), options, stdout=out)
+    assert 0 == status
+    return out.getvalue(), html
+
+
+async def test_daemon_json_report(tmp_path: Path, daemon: Daemon) -> None:
+    text, _ = await drill(tmp_path, daemon, "json")
+    report: dict[str, Any] = json.loads(text)
+    shell, unmatched, notified = report["alerts"]
+    assert "daemon" == report["mode"]
+    assert 3 == report["send"]["accepted"]
+    assert ["shell-in-container"] == shell["playbooks"]
+    assert ["label_pod", "isolate_pod", "create_event"] == [a["name"] for a in shell["actions"]]
+    assert {"dry_run"} == {a["outcome"] for a in shell["actions"]}
+    assert [] == unmatched["playbooks"]
+    assert ["notify-serious"] == notified["playbooks"]
+    assert "done" == shell["state"]
+    assert 202 == shell["status"]
+    assert {"dry_run": 3} == report["totals"]["actions"]
+
+
+async def test_daemon_table_report(tmp_path: Path, daemon: Daemon) -> None:
+    text, _ = await drill(tmp_path, daemon, "table")
+    assert "sent 3, accepted 3, rejected 0" in text
+    assert "shell-in-container/isolate_pod=dry_run" in text
+    assert "3 alerts, 2 matched at least one playbook" in text
+
+
+class Links(HTMLParser):
+    """Collects the attributes that load or link elsewhere, and the script elements."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script":
+            self.scripts += 1
+        for name, value in attrs:
+            if name in ("src", "href", "action", "xlink:href") and value:
+                self.urls.append(value)
+
+
+async def test_daemon_html_self_contained(tmp_path: Path, daemon: Daemon) -> None:
+    _, html = await drill(tmp_path, daemon, "json")
+    parser = Links()
+    text = html.read_text(encoding="utf-8")
+    parser.feed(text)
+    assert [] == [url for url in parser.urls if url.startswith(("http:", "https:", "//"))]
+    assert "@import" not in text
+    assert "<svg" in text
+
+
+async def test_daemon_html_escapes_output(tmp_path: Path, daemon: Daemon) -> None:
+    _, html = await drill(tmp_path, daemon, "json")
+    parser = Links()
+    text = html.read_text(encoding="utf-8")
+    parser.feed(text)
+    assert 0 == parser.scripts
+    assert SCRIPT not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
