@@ -38,13 +38,13 @@ from responder.store.queue import QueuedAlert
 
 log = structlog.get_logger("responder.pipeline")
 
-# Outcomes of guards that refused an action; notifications say so in a note.
+# Outcomes of guards that rejected an action. Notifications add a note for each.
 REFUSALS = frozenset({Outcome.PROTECTED, Outcome.STALE, Outcome.BUDGET_EXHAUSTED})
 
 
 @dataclass(frozen=True)
 class PlaybookRun:
-    """What one playbook did for one alert."""
+    """The results of one playbook for one alert."""
 
     playbook: LoadedPlaybook
     results: list[ActionResult]
@@ -53,7 +53,7 @@ class PlaybookRun:
 
 @dataclass
 class _Resume:
-    """What the journal says was already done for a resumed alert."""
+    """The steps and notifications that the journal records as done for a resumed alert."""
 
     steps: dict[str, dict[int, ActionResult]] = field(default_factory=dict)
     notified: set[tuple[str, str]] = field(default_factory=set)
@@ -129,7 +129,7 @@ class Pipeline:
             await self._finish(item.id)
             return []
         runs: list[PlaybookRun] = []
-        # This call holds one count until every playbook ran; each notification holds one more.
+        # This call keeps one count until every playbook ran, and each notification adds one.
         self._unsettled[item.id] = self._unsettled.get(item.id, 0) + 1
         try:
             for loaded in playbooks:

@@ -2,7 +2,7 @@
 
 Alerts about the same target are handled in the order they were accepted: each worker takes the
 next alert and waits for the lock of its target before handling it. ``asyncio.Lock`` wakes its
-waiters first in, first out, and a worker asks for the lock right after taking the alert, with
+waiters first in, first out, and a worker requests the lock right after taking the alert, with
 no await in between, so the order of the queue is kept per target.
 """
 

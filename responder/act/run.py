@@ -26,7 +26,7 @@ from responder.match.template import render, template_values
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How the steps of one playbook run for one alert."""
+    """Options for running the steps of one playbook for one alert."""
 
     dry_run: bool
     deadline_s: float
@@ -58,7 +58,7 @@ async def run_playbook(
 ) -> list[ActionResult]:
     """Run the steps in order; a failed step stops the rest unless it continues on failure.
 
-    ``completed`` holds results recorded before a restart, by step index: those steps do not run
+    ``completed`` contains results recorded before a restart, by step index: those steps do not run
     again. ``record`` is awaited with each new result before the next step starts.
     """
     results: list[ActionResult] = []

@@ -198,7 +198,7 @@ def _has_templates(value: Any) -> bool:
 
 
 def describe_errors(error: ValidationError, model: type[BaseModel]) -> list[str]:
-    """Turn pydantic errors into 'field.path: message' lines that say what is allowed."""
+    """Turn pydantic errors into 'field.path: message' lines that list what is allowed."""
     lines = []
     for item in error.errors(include_url=False):
         location = ".".join(str(part) for part in item["loc"]) or "(top level)"

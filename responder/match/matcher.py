@@ -1,8 +1,8 @@
 """Find the playbooks that match an alert, quickly, however many playbooks cannot match it.
 
 Playbooks are indexed by exact rule name. Playbooks that name rules by glob or regex, and those
-that name no rule, are checked once per distinct rule name and the result is cached, because a
-cluster raises alerts from a few dozen rules but may load hundreds of playbooks.
+that name no rule, are checked once per distinct rule name and the result is cached. A cluster
+raises alerts from a few dozen rules but may load hundreds of playbooks.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The journal: every accepted alert and every decision about it, durable before the sink answers.
+"""The journal: every accepted alert and every decision about it, durable before the sink responds.
 
 ``Journal`` is the interface the pipeline uses. ``SqliteJournal`` fills it for one replica; a
 backend shared by several replicas (NATS JetStream, for example) implements the same methods.

@@ -1,7 +1,7 @@
 """The bounded queue between the HTTP sink and the workers.
 
-The sink answers as soon as an alert is in the queue, so the queue bounds memory when the
-responder falls behind: a full queue makes the sink answer 503 with ``Retry-After``.
+The sink responds as soon as an alert is in the queue, so the queue bounds memory when the
+responder falls behind: a full queue makes the sink respond 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class AlertQueue:
     """A FIFO of accepted alerts with a fixed capacity.
 
     The sink reserves room first, stores the alerts in the journal, and only then puts them in
-    the queue, so that an alert answered with 202 always has its place.
+    the queue, so that an alert acknowledged with 202 always has its place.
     """
 
     def __init__(self, capacity: int) -> None:

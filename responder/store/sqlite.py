@@ -5,7 +5,7 @@ write, then gathers the writes that arrive within ``commit_window_s`` and commit
 transaction, so that a burst of alerts costs one disk flush rather than one per alert. Reads run
 on the same thread, which keeps the connection single-threaded as sqlite3 requires.
 
-``synchronous=FULL`` flushes the WAL on every commit: an alert answered with 202 survives a
+``synchronous=FULL`` flushes the WAL on every commit: an alert acknowledged with 202 survives a
 crash of the process and of the machine.
 """
 
