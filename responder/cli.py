@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="send every Kubernetes write with dryRun=All and change nothing",
     )
+    serve.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE",
+        help="append every accepted alert, as it arrived, to this JSONL file (for replay)",
+    )
 
     check = commands.add_parser("check", help="validate playbook files and directories")
     check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -175,6 +181,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["playbooks"] = args.playbooks
     if getattr(args, "dry_run", None):
         overrides["dry_run"] = True
+    if getattr(args, "record", None):
+        overrides["record"] = args.record
     if getattr(args, "kubeconfig", None):
         overrides["kubernetes"] = {"kubeconfig": args.kubeconfig}
     listen = getattr(args, "listen", None)

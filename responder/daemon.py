@@ -100,6 +100,7 @@ def build_app(settings: Settings, report: LoadReport) -> web.Application:
         metrics=metrics,
         retry_after_s=settings.server.retry_after_s,
         max_body_bytes=settings.server.max_body_bytes,
+        record_path=settings.record,
     )
     app = create_app(sink)
     app.middlewares.append(auth_middleware(checked_auth(settings.auth), metrics))

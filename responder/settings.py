@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     """Playbook files or directories of them."""
     dry_run: bool = False
     """Run every playbook in dry-run: Kubernetes writes are sent with dryRun=All."""
+    record: Path | None = None
+    """A JSONL file that receives every accepted alert as it arrived, for drills and replay."""
     action_deadline_s: float = Field(30.0, gt=0)
     """Time one action may take, retries included, before it is counted as failed."""
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -26,6 +26,12 @@ MAX_KEYS_PER_ALERT = 10_000
 
 def decode_alerts(body: bytes, *, drill: bool = False) -> list[Alert]:
     """Parse ``body`` into alerts or raise ``IngestError`` that names the problem."""
+    alerts, _ = decode_request(body, drill=drill)
+    return alerts
+
+
+def decode_request(body: bytes, *, drill: bool = False) -> tuple[list[Alert], list[Any]]:
+    """Parse ``body`` into alerts, and return with them the JSON documents as they arrived."""
     if not body.strip():
         raise IngestError("empty body: send a Falco alert as JSON", reason="empty_body")
     try:
@@ -43,7 +49,8 @@ def decode_alerts(body: bytes, *, drill: bool = False) -> list[Alert]:
             status=413,
         )
     count = len(documents)
-    return [_to_alert(document, index, count, drill) for index, document in enumerate(documents)]
+    alerts = [_to_alert(document, index, count, drill) for index, document in enumerate(documents)]
+    return alerts, documents
 
 
 def _parse_documents(text: str) -> list[Any]:

@@ -7,8 +7,10 @@ as the alerts are in the queue (202) and runs actions later. Errors come with a 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -16,9 +18,10 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from responder.drill.record import append_records
 from responder.errors import IngestError
 from responder.ingest.alert import Timestamp
-from responder.ingest.decode import decode_alerts
+from responder.ingest.decode import decode_request
 from responder.record.metrics import Metrics
 from responder.store.journal import AlertRecord, Journal
 from responder.store.queue import AlertQueue, QueuedAlert
@@ -40,6 +43,8 @@ class Sink:
     retry_after_s: int = 1
     max_body_bytes: int = 1024 * 1024
     journal: Journal | None = None
+    record_path: Path | None = None
+    """A JSONL file that receives every accepted alert as it arrived (serve --record)."""
     """The store of accepted alerts, written before the 202. None keeps them in memory only."""
     # Each check returns None when ready, or a sentence saying why not.
     readiness: list[ReadinessCheck] = field(default_factory=list)
@@ -78,7 +83,7 @@ async def receive(request: web.Request) -> web.Response:
         )
     drill = request.headers.get(DRILL_HEADER, "").lower() in ("1", "true", "yes")
     try:
-        alerts = decode_alerts(body, drill=drill)
+        alerts, documents = decode_request(body, drill=drill)
     except IngestError as error:
         sink.metrics.alerts_rejected.labels(error.reason).inc()
         log.warning("request_rejected", reason=error.reason, message=str(error))
@@ -97,6 +102,8 @@ async def receive(request: web.Request) -> web.Response:
             log.error("journal_append_failed", error=f"{type(error).__name__}: {error}")
             return _busy(sink, "journal_unavailable", "the journal cannot store alerts now")
     sink.queue.put_reserved(items)
+    if sink.record_path is not None:
+        await _record(sink, sink.record_path, items[0].received_ns, documents)
     sink.metrics.queue_depth.set(len(sink.queue))
     for item in items:
         alert = item.alert
@@ -106,6 +113,14 @@ async def receive(request: web.Request) -> web.Response:
     return web.json_response(
         {"accepted": len(items), "ids": [item.id for item in items]}, status=202
     )
+
+
+async def _record(sink: Sink, path: Path, received_ns: int, documents: list[Any]) -> None:
+    try:
+        await asyncio.to_thread(append_records, path, received_ns, documents)
+    except OSError as error:
+        # The alerts are accepted and journaled; only the drill recording misses them.
+        log.error("record_failed", path=str(path), error=str(error), alerts=len(documents))
 
 
 def _busy(sink: Sink, reason: str, message: str) -> web.Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -226,3 +227,20 @@ def test_rule_label_values_bounded() -> None:
     assert MAX_LABEL_VALUES + 1 == len(labels)
     assert "other" in labels
     assert "other" == metrics.alert_labels("x" * 200, "notice", "syscall")[0]
+
+
+async def test_record_appends_as_received(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    recording = tmp_path / "alerts.jsonl"
+    sink = Sink(queue=AlertQueue(20), metrics=Metrics(), record_path=recording)
+    server = TestServer(create_app(sink), host="127.0.0.1")
+    await server.start_server()
+    try:
+        lines = sample_lines("falcosidekick")[:2]
+        await post(session, server, "\n".join(lines).encode())
+        await post(session, server, b"{")
+    finally:
+        await server.close()
+    records = [json.loads(line) for line in recording.read_text().splitlines()]
+    assert [json.loads(line) for line in lines] == [record["alert"] for record in records]
+    assert records[0]["received"] == records[1]["received"]
+    assert 0o600 == recording.stat().st_mode & 0o777
