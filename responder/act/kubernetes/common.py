@@ -6,6 +6,7 @@ from responder.act.base import ActionContext
 from responder.act.kube import Kube
 from responder.act.results import ActionResult, Outcome
 from responder.errors import KubeError
+from responder.guard.target import Mismatch, VerifiedPod, verify_pod
 from responder.ingest.alert import PodTarget
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -62,3 +63,38 @@ def require_kube(name: str, ctx: ActionContext) -> Kube | ActionResult:
 
 def pod_subject(target: PodTarget) -> str:
     return f"pod {target.namespace}/{target.pod}"
+
+
+async def checked_pod(
+    name: str, ctx: ActionContext, kube: Kube, target: PodTarget
+) -> VerifiedPod | ActionResult:
+    """Verify the alert's pod, or return the result that ends the action.
+
+    That is ``failed`` when the read fails, and ``target_mismatch`` when the pod is gone or is
+    not the one that raised the alert."""
+    try:
+        verified = await verify_pod(kube, target)
+    except KubeError as error:
+        subject = pod_subject(target)
+        return api_failure(ctx, name, error, verb="get", resource="pods", subject=subject)
+    if isinstance(verified, Mismatch):
+        return ActionResult(name, Outcome.TARGET_MISMATCH, verified.reason)
+    return verified
+
+
+async def verified_pod(
+    name: str, ctx: ActionContext
+) -> tuple[Kube, PodTarget, VerifiedPod] | ActionResult:
+    """Return the client, the alert's pod and its verified state, or the result that ends the
+    action: ``no_target`` without a pod, ``failed`` without a client, or what ``checked_pod``
+    returns."""
+    target = ctx.pod
+    if target is None:
+        return no_target(name, ctx)
+    kube = require_kube(name, ctx)
+    if isinstance(kube, ActionResult):
+        return kube
+    checked = await checked_pod(name, ctx, kube, target)
+    if isinstance(checked, ActionResult):
+        return checked
+    return kube, target, checked

@@ -14,10 +14,13 @@ from pydantic import Field, field_validator
 
 from responder.act.base import ActionContext, Parameters, PolicyRule, action
 from responder.act.kube import Kube
-from responder.act.kubernetes.common import api_failure, no_target, require_kube
+from responder.act.kubernetes.common import (
+    api_failure,
+    verified_pod,
+)
 from responder.act.results import ActionResult, Outcome
 from responder.errors import KubeError
-from responder.guard.target import Mismatch, VerifiedPod, verify_pod
+from responder.guard.target import VerifiedPod
 from responder.guard.workload import (
     DeletePolicy,
     OwnerKind,
@@ -64,19 +67,11 @@ class DeletePodParameters(Parameters):
     ),
 )
 async def delete_pod(ctx: ActionContext, params: DeletePodParameters) -> ActionResult:
-    target = ctx.pod
-    if target is None:
-        return no_target(NAME, ctx)
-    kube = require_kube(NAME, ctx)
-    if isinstance(kube, ActionResult):
-        return kube
+    found = await verified_pod(NAME, ctx)
+    if isinstance(found, ActionResult):
+        return found
+    kube, target, verified = found
     subject = f"pod {target}"
-    try:
-        verified = await verify_pod(kube, target)
-    except KubeError as error:
-        return api_failure(ctx, NAME, error, verb="get", resource="pods", subject=subject)
-    if isinstance(verified, Mismatch):
-        return ActionResult(NAME, Outcome.TARGET_MISMATCH, verified.reason)
 
     try:
         replica_set = await _read_replica_set(kube, verified)

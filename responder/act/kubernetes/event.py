@@ -17,11 +17,15 @@ from typing import Any
 from pydantic import Field
 
 from responder.act.base import ActionContext, Parameters, PolicyRule, action
-from responder.act.kubernetes.common import MANAGER, api_failure, no_target, require_kube
+from responder.act.kubernetes.common import (
+    MANAGER,
+    api_failure,
+    verified_pod,
+)
 from responder.act.kubernetes.names import DNS_SUBDOMAIN_MAX
 from responder.act.results import ActionResult, Outcome
 from responder.errors import KubeError
-from responder.guard.target import Mismatch, VerifiedPod, verify_pod
+from responder.guard.target import VerifiedPod
 
 NAME = "create_event"
 MESSAGE_MAX_BYTES = 1024
@@ -46,19 +50,11 @@ class CreateEventParameters(Parameters):
     ),
 )
 async def create_event(ctx: ActionContext, params: CreateEventParameters) -> ActionResult:
-    target = ctx.pod
-    if target is None:
-        return no_target(NAME, ctx)
-    kube = require_kube(NAME, ctx)
-    if isinstance(kube, ActionResult):
-        return kube
+    found = await verified_pod(NAME, ctx)
+    if isinstance(found, ActionResult):
+        return found
+    kube, target, verified = found
     subject = f"pod {target}"
-    try:
-        verified = await verify_pod(kube, target)
-    except KubeError as error:
-        return api_failure(ctx, NAME, error, verb="get", resource="pods", subject=subject)
-    if isinstance(verified, Mismatch):
-        return ActionResult(NAME, Outcome.TARGET_MISMATCH, verified.reason)
 
     message = params.message if params.message is not None else default_message(ctx)
     container = ctx.alert.field("container.name")

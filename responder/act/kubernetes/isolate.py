@@ -23,9 +23,8 @@ from responder.act.kubernetes.common import (
     MANAGER,
     MERGE_PATCH,
     api_failure,
-    no_target,
     pod_subject,
-    require_kube,
+    verified_pod,
 )
 from responder.act.kubernetes.names import check_dns_label, check_qualified_name
 from responder.act.kubernetes.quarantine import (
@@ -42,7 +41,7 @@ from responder.act.kubernetes.quarantine import (
 )
 from responder.act.results import ActionResult, Outcome
 from responder.errors import KubeError
-from responder.guard.target import Mismatch, VerifiedPod, verify_pod
+from responder.guard.target import VerifiedPod
 from responder.guard.workload import OwnerKind, owner_kind
 
 NAME = "isolate_pod"
@@ -133,19 +132,11 @@ class Plan:
     ),
 )
 async def isolate_pod(ctx: ActionContext, params: IsolatePodParameters) -> ActionResult:
-    target = ctx.pod
-    if target is None:
-        return no_target(NAME, ctx)
-    kube = require_kube(NAME, ctx)
-    if isinstance(kube, ActionResult):
-        return kube
+    found = await verified_pod(NAME, ctx)
+    if isinstance(found, ActionResult):
+        return found
+    kube, target, verified = found
     subject = pod_subject(target)
-    try:
-        verified = await verify_pod(kube, target)
-    except KubeError as error:
-        return api_failure(ctx, NAME, error, verb="get", resource="pods", subject=subject)
-    if isinstance(verified, Mismatch):
-        return ActionResult(NAME, Outcome.TARGET_MISMATCH, verified.reason)
 
     plan = await _plan(kube, verified, params.scope)
     if isinstance(plan, KubeError):

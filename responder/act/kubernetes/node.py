@@ -10,13 +10,13 @@ from responder.act.base import ActionContext, Parameters, PolicyRule, action
 from responder.act.kubernetes.common import (
     MERGE_PATCH,
     api_failure,
+    checked_pod,
     no_target,
     pod_subject,
     require_kube,
 )
 from responder.act.results import ActionResult, Outcome
 from responder.errors import KubeError
-from responder.guard.target import Mismatch, verify_pod
 
 NAME = "cordon_node"
 
@@ -47,12 +47,9 @@ async def cordon_node(ctx: ActionContext, params: CordonNodeParameters) -> Actio
         node_name = host_target.node
     elif pod_target is not None:
         subject = pod_subject(pod_target)
-        try:
-            verified = await verify_pod(kube, pod_target)
-        except KubeError as error:
-            return api_failure(ctx, NAME, error, verb="get", resource="pods", subject=subject)
-        if isinstance(verified, Mismatch):
-            return ActionResult(NAME, Outcome.TARGET_MISMATCH, verified.reason)
+        verified = await checked_pod(NAME, ctx, kube, pod_target)
+        if isinstance(verified, ActionResult):
+            return verified
         if not verified.node_name:
             reason = f"{subject} is not scheduled on any node, so there is no node to cordon"
             return ActionResult(NAME, Outcome.SKIPPED, reason)
