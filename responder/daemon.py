@@ -154,6 +154,7 @@ def _lifetime(
             apply=lambda new: setattr(pipeline, "matcher", Matcher(new.playbooks)),
             metrics=sink.metrics,
             interval_s=settings.reload_interval_s,
+            loaded=len(report.playbooks),
         )
         reloader.start()
         resumed = await journal.pending() if journal is not None else []

@@ -40,6 +40,9 @@ log = structlog.get_logger("responder.pipeline")
 
 # Outcomes of guards that rejected an action. Notifications add a note for each.
 REFUSALS = frozenset({Outcome.PROTECTED, Outcome.STALE, Outcome.BUDGET_EXHAUSTED})
+# Outcomes after which the next identical alert may respond again, despite dedup and cooldown:
+# the action did not happen, for a reason that may be gone by the next alert.
+RETRY_LATER = frozenset({Outcome.FAILED, Outcome.STALE, Outcome.BUDGET_EXHAUSTED, Outcome.NOT_RUN})
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ class Pipeline:
         runs: list[PlaybookRun] = []
         # This call keeps one count until every playbook ran, and each notification adds one.
         self._unsettled[item.id] = self._unsettled.get(item.id, 0) + 1
+        completed = False
         try:
             for loaded in playbooks:
                 if self._cooling_down(loaded, item, resume):
@@ -151,10 +155,28 @@ class Pipeline:
                 if loaded.playbook.stop:
                     bound.info("playbooks_stopped", playbook=loaded.name)
                     break
+            completed = True
         finally:
             self.metrics.end_to_end.observe(time.monotonic() - item.received_monotonic)
-            await self._release(item.id)
+            self._retry_later(item, runs)
+            if completed:
+                await self._release(item.id)
+            else:
+                # Cancelled at shutdown, or failed: the alert stays pending in the journal and
+                # resumes at the next start, skipping the steps already recorded.
+                self._unsettled.pop(item.id, None)
         return runs
+
+    def _retry_later(self, item: QueuedAlert, runs: list[PlaybookRun]) -> None:
+        if self.suppressor is None:
+            return
+        unfinished = [
+            run.playbook.name
+            for run in runs
+            if any(result.outcome in RETRY_LATER for result in run.results)
+        ]
+        if unfinished:
+            self.suppressor.retry_later(item.alert, unfinished)
 
     def _cooling_down(self, loaded: LoadedPlaybook, item: QueuedAlert, resume: _Resume) -> bool:
         if self.suppressor is None or loaded.name in resume.steps:

@@ -105,7 +105,7 @@ async def run_step(
     """Run one step and time it; every exception becomes a failed result."""
     spec = step.spec
     started = time.perf_counter()
-    result = _precheck(spec, context.alert, options)
+    result = _precheck(spec, context.alert)
     if result is None:
         try:
             parameters = _parameters(step, context.alert, values)
@@ -118,7 +118,7 @@ async def run_step(
     return ActionResult(result.action, result.outcome, result.reason, elapsed, result.details)
 
 
-def _precheck(spec: ActionSpec[Any], alert: Alert, options: RunOptions) -> ActionResult | None:
+def _precheck(spec: ActionSpec[Any], alert: Alert) -> ActionResult | None:
     kind = target_kind(alert)
     if spec.needs_kube and (kind is None or kind not in spec.targets):
         wanted = " or ".join(sorted(spec.targets))
@@ -126,19 +126,21 @@ def _precheck(spec: ActionSpec[Any], alert: Alert, options: RunOptions) -> Actio
         return ActionResult(
             spec.name, Outcome.NO_TARGET, f"needs a {wanted}; the alert names {found}"
         )
-    if spec.needs_kube and options.kube is None:
-        if options.dry_run:
-            return ActionResult(
-                spec.name,
-                Outcome.DRY_RUN,
-                f"would run {spec.name} on {alert.target} (no Kubernetes API configured)",
-            )
+    return None
+
+
+def _without_kube(spec: ActionSpec[Any], alert: Alert, options: RunOptions) -> ActionResult:
+    if options.dry_run:
         return ActionResult(
             spec.name,
-            Outcome.FAILED,
-            "no Kubernetes API configured: set kubernetes.kubeconfig or run in a pod",
+            Outcome.DRY_RUN,
+            f"would run {spec.name} on {alert.target} (no Kubernetes API configured)",
         )
-    return None
+    return ActionResult(
+        spec.name,
+        Outcome.FAILED,
+        "no Kubernetes API configured: set kubernetes.kubeconfig or run in a pod",
+    )
 
 
 def _parameters(step: LoadedStep, alert: Alert, values: dict[str, str]) -> Any:
@@ -151,26 +153,38 @@ def _parameters(step: LoadedStep, alert: Alert, values: dict[str, str]) -> Any:
 async def _guarded(
     spec: ActionSpec[Any], context: ActionContext, parameters: Any, options: RunOptions
 ) -> ActionResult:
-    if options.guards is None:
-        return await _run_with_deadline(spec, context, parameters, options.deadline_s)
-    refused = await options.guards.check(spec, context)
-    if refused is not None:
-        return refused
-    result = await _run_with_deadline(spec, context, parameters, options.deadline_s)
-    options.guards.settle(spec, context, result)
+    """Check the guards, then run the action, all within the action's deadline.
+
+    The guards' budget is settled for every outcome, a timeout included, so that a token is
+    kept only by an action that succeeded."""
+    deadline_s = options.deadline_s
+    try:
+        async with asyncio.timeout(deadline_s):
+            return await _check_and_run(spec, context, parameters, options)
+    except TimeoutError:
+        result = ActionResult(spec.name, Outcome.FAILED, f"timed out after {deadline_s:g} s")
+    except Exception as error:
+        context.log.exception("action_error", error=str(error))
+        result = ActionResult(
+            spec.name, Outcome.FAILED, f"unexpected error: {type(error).__name__}: {error}"
+        )
+    if options.guards is not None:
+        options.guards.settle(spec, context, result)
     return result
 
 
-async def _run_with_deadline(
-    spec: ActionSpec[Any], context: ActionContext, parameters: Any, deadline_s: float
+async def _check_and_run(
+    spec: ActionSpec[Any], context: ActionContext, parameters: Any, options: RunOptions
 ) -> ActionResult:
-    try:
-        async with asyncio.timeout(deadline_s):
-            return await spec.run(context, parameters)
-    except TimeoutError:
-        return ActionResult(spec.name, Outcome.FAILED, f"timed out after {deadline_s:g} s")
-    except Exception as error:
-        context.log.exception("action_error", error=str(error))
-        return ActionResult(
-            spec.name, Outcome.FAILED, f"unexpected error: {type(error).__name__}: {error}"
-        )
+    guards = options.guards
+    if guards is not None:
+        refused = await guards.check(spec, context)
+        if refused is not None:
+            return refused
+    if spec.needs_kube and options.kube is None:
+        result = _without_kube(spec, context.alert, options)
+    else:
+        result = await spec.run(context, parameters)
+    if guards is not None:
+        guards.settle(spec, context, result)
+    return result

@@ -16,6 +16,8 @@ def check(paths: list[Path], *, config: Path | None) -> int:
     report = load_playbooks(paths, registry=load_builtin_actions(), notifiers=notifiers)
     for error in report.errors:
         print(error, file=sys.stderr)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for loaded in report.playbooks:
         actions = ", ".join(step.spec.name for step in loaded.steps) or "no actions"
         notify = ", ".join(loaded.playbook.notify) or "nobody"

@@ -61,9 +61,10 @@ def summary(record: AlertRecord) -> str:
     ]
     if parts:
         return " ".join(parts)
-    ignored = [decision.reason for decision in record.decisions if decision.kind == "ignored"]
-    if ignored:
-        return f"ignored: {ignored[0]}"
+    for kind in ("suppressed", "ignored"):
+        reasons = [decision.reason for decision in record.decisions if decision.kind == kind]
+        if reasons:
+            return f"{kind}: {reasons[0]}"
     return "no playbook matched" if record.state == "done" else "pending"
 
 

@@ -27,6 +27,8 @@ def serve(config: Path | None, overrides: dict[str, Any]) -> int:
         raise ConfigError(
             "invalid playbooks, not starting:\n" + "\n".join(f"  {e}" for e in report.errors)
         )
+    for warning in report.warnings:
+        log.warning("playbook_risky", message=warning)
     if not report.playbooks:
         log.warning(
             "no_playbooks",

@@ -156,16 +156,20 @@ def write_records(stream: TextIO, records: Iterable[Record]) -> int:
 
 
 def retime(records: list[Record], now_ns: int) -> list[Record]:
-    """Shift every alert's ``time`` and every ``received`` by one offset, so that the last
-    alert's time is ``now_ns`` and the gaps between alerts are kept."""
+    """Move every record so that the last one is received at ``now_ns``, keeping the gaps, and
+    set each alert's ``time`` to its new receive time.
+
+    The alert time follows the receive time rather than keeping the alerts' own gaps, because
+    those can span more than the staleness limit, and a retimed drill must not be refused as
+    stale."""
     if not records:
         return []
-    times = [record.parsed().time.epoch_ns for record in records]
-    offset = now_ns - max(times)
+    offset = now_ns - max(record.received_ns for record in records)
     shifted = []
-    for record, time_ns in zip(records, times, strict=True):
-        alert = {**record.alert, "time": Timestamp(time_ns + offset).isoformat()}
-        shifted.append(replace(record, received_ns=record.received_ns + offset, alert=alert))
+    for record in records:
+        received_ns = record.received_ns + offset
+        alert = {**record.alert, "time": Timestamp(received_ns).isoformat()}
+        shifted.append(replace(record, received_ns=received_ns, alert=alert))
     return shifted
 
 

@@ -171,6 +171,15 @@ class Suppressor:
         self.suppressed.labels("cooldown").inc()
         return True
 
+    def retry_later(self, alert: Alert, playbooks: list[str]) -> None:
+        """Let the next identical alert respond again, because this response did not happen.
+
+        A response that failed or that a guard rejected must not hold back the alerts after it,
+        or a transient API error would leave a pod untouched for the whole window."""
+        self.store.end_window(self.key(alert))
+        for playbook in playbooks:
+            self.store.end_cooldown(self._cooldown_key(alert, playbook))
+
     def digest(self, alert: Alert, playbook: str) -> list[str]:
         """Return sentences about the alerts suppressed since ``playbook`` last reported on this
         alert and target, and reset those counts."""

@@ -43,6 +43,14 @@ class SuppressionStore(Protocol):
         ago. Otherwise record a run starting now with ``cooldown_s``."""
         ...
 
+    def end_window(self, key: str) -> None:
+        """Close the open dedup window of ``key``, so that its next alert gets a response."""
+        ...
+
+    def end_cooldown(self, key: str) -> None:
+        """End the cooldown of ``key``, so that its next alert runs the playbook."""
+        ...
+
     def take_duplicates(self, key: str, reader: str, now_s: float) -> Suppressed | None:
         """Return the duplicates of ``key`` not yet reported to ``reader``, and mark them
         reported. Each reader (a playbook) gets its own count."""
@@ -135,6 +143,16 @@ class InMemorySuppressionStore:
         entry.started_s = now_s
         entry.cooldown_s = cooldown_s
         return False
+
+    def end_window(self, key: str) -> None:
+        entry = self._dedup.get(key)
+        if entry is not None:
+            entry.window_s = 0.0
+
+    def end_cooldown(self, key: str) -> None:
+        entry = self._cooldowns.get(key)
+        if entry is not None:
+            entry.cooldown_s = 0.0
 
     def take_duplicates(self, key: str, reader: str, now_s: float) -> Suppressed | None:
         entry = self._dedup.get(key)

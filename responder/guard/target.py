@@ -90,10 +90,17 @@ async def verify_pod(kube: Kube, target: PodTarget) -> VerifiedPod | Mismatch:
     return _verified(pod, container_id)
 
 
+SHORT_ID_LENGTH = 12
+_HEX = re.compile(r"[0-9a-f]+")
+
+
 def match_container_id(pod: V1Pod, short_id: str) -> str | None:
-    """Return the full id of the pod's container that starts with Falco's id, or None."""
+    """Return the full id of the pod's container that starts with Falco's id, or None.
+
+    Falco reports the first 12 hex digits of the id. A shorter or non-hex value matches nothing,
+    because a prefix of a few digits could name a container of another workload."""
     prefix = short_id.strip().lower()
-    if not prefix:
+    if len(prefix) < SHORT_ID_LENGTH or not _HEX.fullmatch(prefix):
         return None
     for status in _container_statuses(pod):
         found = _CONTAINER_ID.match(status.container_id or "")

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from responder.act.base import ActionSpec, Registry
-from responder.match.playbook import Playbook, PlaybookFile, Step
+from responder.match.playbook import Match, Playbook, PlaybookFile, Step
 from responder.match.template import check_templates
 
 PLAYBOOK_SUFFIXES = (".yaml", ".yml")
@@ -56,6 +56,8 @@ class LoadReport:
     playbooks: list[LoadedPlaybook] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Valid but risky playbooks, such as one that deletes on every alert."""
 
     @property
     def ok(self) -> bool:
@@ -110,7 +112,18 @@ def load_playbooks(
             seen[name] = path
             report.playbooks.append(loaded_or_error)
     report.playbooks.sort(key=lambda loaded: loaded.sort_key)
+    report.warnings = [warning for loaded in report.playbooks if (warning := _risk(loaded))]
     return report
+
+
+def _risk(loaded: LoadedPlaybook) -> str:
+    destructive = [step.spec.name for step in loaded.steps if step.spec.destructive]
+    if destructive and loaded.playbook.match == Match() and loaded.playbook.enabled:
+        return (
+            f"{loaded.path}: playbook {loaded.name!r} matches every alert and runs "
+            f"{', '.join(destructive)}; add a match condition such as rules or priority"
+        )
+    return ""
 
 
 def _load_file(

@@ -121,6 +121,7 @@ class PlaybookReloader:
         apply: Callable[[LoadReport], None],
         metrics: Metrics,
         interval_s: float = DEFAULT_INTERVAL_S,
+        loaded: int = 0,
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be positive, got {interval_s}")
@@ -131,6 +132,8 @@ class PlaybookReloader:
         self.metrics = metrics
         self.interval_s = interval_s
         self.reloads = reload_counter(metrics)
+        self.loaded = loaded
+        """Playbooks in the set in use."""
         # NOTE: taken here, not at the first load, so a change made between the caller's
         # first load and this moment is picked up only at the next change or SIGHUP.
         self._signature = path_signature(self.paths)
@@ -154,16 +157,25 @@ class PlaybookReloader:
             report = await asyncio.to_thread(
                 load_playbooks, self.paths, registry=self.registry, notifiers=self.notifiers
             )
-            if not report.ok:
+            errors = list(report.errors)
+            if report.ok and not report.playbooks and self.loaded > 0:
+                # An emptied ConfigMap or directory would silently turn every response off.
+                errors.append(
+                    "no playbooks found in "
+                    + ", ".join(str(path) for path in self.paths)
+                    + "; restart the responder to run without playbooks on purpose"
+                )
+            if errors:
                 self.reloads.labels(ReloadResult.FAILED.value).inc()
                 log.error(
                     "playbooks_reload_failed",
                     trigger=trigger,
-                    errors=report.errors,
+                    errors=errors,
                     effect="the playbooks loaded before stay in use",
                 )
                 return ReloadResult.FAILED
             self.apply(report)
+            self.loaded = len(report.playbooks)
             self.reloads.labels(ReloadResult.SUCCESS.value).inc()
             self.metrics.playbooks_loaded.set(len(report.playbooks))
             level = log.info if report.playbooks else log.warning

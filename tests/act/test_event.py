@@ -99,3 +99,13 @@ async def test_event_pod_not_found(kube: Kube, kube_api: KubeApiServer) -> None:
     result = await create_event.run(context(kube), CreateEventParameters())
     assert Outcome.TARGET_MISMATCH == result.outcome
     assert [] == kube_api.requests_to("POST", EVENTS_PATH)
+
+
+async def test_event_resumed_not_duplicated(kube: Kube, kube_api: KubeApiServer) -> None:
+    seed_pod(kube_api)
+    first = await create_event.run(context(kube), CreateEventParameters())
+    again = await create_event.run(context(kube), CreateEventParameters())
+    assert Outcome.SUCCESS == first.outcome
+    assert Outcome.SUCCESS == again.outcome
+    assert "already created" in again.reason
+    assert 1 == len(kube_api.list_objects("Event", NAMESPACE))

@@ -100,3 +100,10 @@ async def test_verify_without_container_id(kube: Kube, kube_api: KubeApiServer) 
 
 async def test_verify_not_found(kube: Kube) -> None:
     assert Mismatch(f"pod {NAMESPACE}/{POD} not found") == await verify_pod(kube, TARGET)
+
+
+@pytest.mark.parametrize("short", ["d", FULL_ID[:11], "zzzzzzzzzzzz", ""], ids=str)
+def test_short_or_invalid_id_matches_nothing(short: str) -> None:
+    assert (
+        match_container_id(pod_with("containerStatuses", f"containerd://{FULL_ID}"), short) is None
+    )

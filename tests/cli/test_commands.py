@@ -167,3 +167,12 @@ async def test_release_removes_quarantine(tmp_path: Path) -> None:
         assert pod is not None
         assert "falco-responder.io/quarantine" not in pod["metadata"]["labels"]
         assert out.decode().strip()
+
+
+def test_check_warns_match_all_delete(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "wide.yaml"
+    path.write_text("playbooks:\n  - name: everything\n    actions: [{action: delete_pod}]\n")
+    status = main(["check", str(path)])
+    captured = capsys.readouterr()
+    assert 0 == status
+    assert "'everything' matches every alert and runs delete_pod" in captured.err

@@ -94,7 +94,7 @@ async def test_daemon_json_report(tmp_path: Path, daemon: Daemon) -> None:
     assert 3 == report["send"]["accepted"]
     assert ["shell-in-container"] == shell["playbooks"]
     assert ["label_pod", "isolate_pod", "create_event"] == [a["name"] for a in shell["actions"]]
-    assert {"dry_run"} == {a["outcome"] for a in shell["actions"]}
+    assert {"dry_run"} == {a["outcome"] for a in shell["actions"]}, shell["actions"]
     assert [] == unmatched["playbooks"]
     assert ["notify-serious"] == notified["playbooks"]
     assert "done" == shell["state"]

@@ -60,9 +60,15 @@ class Holder:
 def make_reloader(
     paths: list[Path], registry: Registry, metrics: Metrics
 ) -> tuple[PlaybookReloader, Holder]:
-    holder = Holder(load_playbooks(paths, registry=registry, notifiers=[]))
+    report = load_playbooks(paths, registry=registry, notifiers=[])
+    holder = Holder(report)
     reloader = PlaybookReloader(
-        paths, registry=registry, notifiers=[], apply=holder.apply, metrics=metrics
+        paths,
+        registry=registry,
+        notifiers=[],
+        apply=holder.apply,
+        metrics=metrics,
+        loaded=len(report.playbooks),
     )
     return reloader, holder
 
@@ -343,3 +349,17 @@ def test_counter_shared_per_registry(tmp_path: Path, registry: Registry, metrics
         [tmp_path], registry=registry, notifiers=None, apply=lambda _: None, metrics=metrics
     )
     assert first.reloads is second.reloads
+
+
+async def test_emptied_directory_keeps_set(
+    tmp_path: Path, registry: Registry, metrics: Metrics
+) -> None:
+    directory = tmp_path / "playbooks"
+    directory.mkdir()
+    (directory / "a.yaml").write_text(playbooks_yaml("first"), encoding="utf-8")
+    reloader, holder = make_reloader([directory], registry, metrics)
+    (directory / "a.yaml").unlink()
+    result = await reloader.check_now()
+    assert ReloadResult.FAILED == result
+    assert ["first"] == holder.names()
+    assert 1.0 == reloads(metrics, "failed")

@@ -9,7 +9,7 @@ reporting fields and ``action``, and limits ``reason`` to 128 characters and the
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 import socket
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +64,7 @@ async def create_event(ctx: ActionContext, params: CreateEventParameters) -> Act
         message=message,
         container=str(container) if container is not None else None,
         now=datetime.now(UTC),
+        key=f"{ctx.alert_id}/{ctx.playbook}",
     )
     event_name = body["metadata"]["name"]
     try:
@@ -71,6 +72,9 @@ async def create_event(ctx: ActionContext, params: CreateEventParameters) -> Act
             kube.core.create_namespaced_event, verified.namespace, body, dry_run=ctx.dry_run
         )
     except KubeError as error:
+        if error.status == 409:
+            reason = f"event {verified.namespace}/{event_name} on {subject} was already created"
+            return ActionResult(NAME, Outcome.SUCCESS, reason, details={"event": event_name})
         return api_failure(
             ctx, NAME, error, verb="create", resource="events", subject=f"event for {subject}"
         )
@@ -92,7 +96,13 @@ def default_message(ctx: ActionContext) -> str:
 
 
 def event_body(
-    pod: VerifiedPod, *, reason: str, message: str, container: str | None, now: datetime
+    pod: VerifiedPod,
+    *,
+    reason: str,
+    message: str,
+    container: str | None,
+    now: datetime,
+    key: str,
 ) -> dict[str, Any]:
     """Build the Event as the kubelet's recorder would, with the events.k8s.io fields added."""
     involved: dict[str, Any] = {
@@ -111,7 +121,7 @@ def event_body(
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": _event_name(pod.name), "namespace": pod.namespace},
+        "metadata": {"name": _event_name(pod.name, key), "namespace": pod.namespace},
         "involvedObject": involved,
         "reason": reason,
         "message": _cut_utf8(message, MESSAGE_MAX_BYTES),
@@ -127,10 +137,11 @@ def event_body(
     }
 
 
-def _event_name(pod: str) -> str:
-    # The recorders name an event "<object>.<hex>". Random hex keeps two events created in the
-    # same nanosecond apart. The pod part is cut so that the name stays within 253 characters.
-    suffix = "." + secrets.token_hex(8)
+def _event_name(pod: str, key: str) -> str:
+    # The recorders name an event "<object>.<hex>". Here the hex comes from the alert id and the
+    # playbook, so an alert resumed after a restart finds its event instead of adding a second.
+    # The pod part is cut so that the name stays within 253 characters.
+    suffix = "." + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
     base = pod[: DNS_SUBDOMAIN_MAX - len(suffix)].rstrip(".-")
     return base + suffix
 
