@@ -147,3 +147,12 @@ async def test_cooldown_skips_playbook(tmp_path: Path, kube: Kube) -> None:
     assert ["success", "success"] == first
     assert [] == cooled
     assert ["success", "success"] == again
+
+
+async def test_refused_response_not_suppressing(guarded: Guarded) -> None:
+    alert = guarded.alert()
+    guarded.clock.advance(601)
+    refused = await guarded.handle(alert)
+    fresh = await guarded.handle(guarded.alert())
+    assert ["success", "stale"] == refused
+    assert ["success", "success"] == fresh

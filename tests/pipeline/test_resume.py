@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -90,3 +91,24 @@ async def test_resume_sends_no_notification_twice(tmp_path: Path, journal: Sqlit
     assert [] == harness.notifier.reports
     assert record is not None
     assert "done" == record.state
+
+
+async def test_cancelled_alert_stays_pending(tmp_path: Path, journal: SqliteJournal) -> None:
+    harness = Harness(tmp_path)
+    playbook = {
+        "name": "p",
+        "actions": [{"action": "first"}, {"action": "second", "parameters": {"sleep_s": 30}}],
+    }
+    pipeline = harness.pipeline(playbook)
+    pipeline.journal = journal
+    pipeline.deadline_s = 60
+    item = QueuedAlert(SHELL)
+    await journal.append([item])
+    task = asyncio.create_task(pipeline.handle(item))
+    while len(harness.recorder.calls) < 2:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    pending = await journal.pending()
+    assert [item.id] == [queued.id for queued in pending]
