@@ -113,23 +113,25 @@ class Pipeline:
             reason = "internal event" if alert.source == "internal" else "test event"
             self.metrics.alerts_ignored.labels(reason.replace(" ", "_")).inc()
             bound.info("alert_ignored", reason=f"{reason}: no response action runs")
-            await self._record(Decision(item.id, IGNORED, time.time_ns(), reason=reason))
-            await self._finish(item.id)
+            self._record(Decision(item.id, IGNORED, time.time_ns(), reason=reason))
+            self._finish(item.id)
             return []
         matcher = self.matcher  # one consistent set, even if a reload swaps it meanwhile
         playbooks = matcher.match(alert)
         if not playbooks:
-            bound.info("alert_unmatched", priority=str(alert.priority), source=alert.source)
-            await self._finish(item.id)
+            # Most alerts match no playbook; a debug line and a count keep the log about actions.
+            self.metrics.alerts_ignored.labels("no_match").inc()
+            bound.debug("alert_unmatched", priority=str(alert.priority), source=alert.source)
+            self._finish(item.id)
             return []
         resume = await self._resume(item)
         # A resumed alert was counted when it first came; counting it again would suppress it.
         if not item.resumed and self.suppressor is not None and self.suppressor.duplicate(alert):
             bound.info("alert_suppressed", reason="duplicate", key=self.suppressor.key(alert))
-            await self._record(
+            self._record(
                 Decision(item.id, SUPPRESSED, time.time_ns(), reason="duplicate alert in window")
             )
-            await self._finish(item.id)
+            self._finish(item.id)
             return []
         runs: list[PlaybookRun] = []
         # This call keeps one count until every playbook ran, and each notification adds one.
@@ -139,7 +141,7 @@ class Pipeline:
             for loaded in playbooks:
                 if self._cooling_down(loaded, item, resume):
                     bound.info("playbook_suppressed", playbook=loaded.name, reason="cooldown")
-                    await self._record(
+                    self._record(
                         Decision(
                             item.id,
                             SUPPRESSED,
@@ -160,7 +162,7 @@ class Pipeline:
             self.metrics.end_to_end.observe(time.monotonic() - item.received_monotonic)
             self._retry_later(item, runs)
             if completed:
-                await self._release(item.id)
+                self._release(item.id)
             else:
                 # Cancelled at shutdown, or failed: the alert stays pending in the journal and
                 # resumes at the next start, skipping the steps already recorded.
@@ -207,9 +209,7 @@ class Pipeline:
         playbook_log.info("playbook_matched", dry_run=dry_run)
         completed = resume.steps.get(loaded.name, {})
         if not completed:
-            await self._record(
-                Decision(item.id, MATCH, time.time_ns(), loaded.name, reason="matched")
-            )
+            self._record(Decision(item.id, MATCH, time.time_ns(), loaded.name, reason="matched"))
 
         async def record(step: int, result: ActionResult) -> None:
             self.metrics.actions.labels(result.action, result.outcome.value).inc()
@@ -221,7 +221,7 @@ class Pipeline:
                 reason=result.reason,
                 duration_ms=round(result.duration_s * 1000, 3),
             )
-            await self._record(
+            self._record(
                 Decision(
                     item.id,
                     ACTION,
@@ -281,7 +281,7 @@ class Pipeline:
     async def _notification_settled(
         self, notifier: str, report: Report, outcome: str, reason: str
     ) -> None:
-        await self._record(
+        self._record(
             Decision(
                 report.alert_id,
                 NOTIFICATION,
@@ -292,35 +292,33 @@ class Pipeline:
                 reason=reason,
             )
         )
-        await self._release(report.alert_id)
+        self._release(report.alert_id)
 
-    async def _release(self, alert_id: str) -> None:
+    def _release(self, alert_id: str) -> None:
         left = self._unsettled.get(alert_id, 0) - 1
         if left > 0:
             self._unsettled[alert_id] = left
             return
         self._unsettled.pop(alert_id, None)
-        await self._finish(alert_id)
+        self._finish(alert_id)
 
-    async def _record(self, decision: Decision) -> None:
+    def _record(self, decision: Decision) -> None:
+        # Queued, not awaited: the decisions ride along with the next commit, and a resumed
+        # alert tolerates a lost one (see Journal.record_soon).
         if self.journal is None:
             return
         try:
-            await self.journal.record(decision)
-        except Exception as error:
-            log.error(
-                "journal_record_failed",
-                alert_id=decision.alert_id,
-                kind=decision.kind,
-                error=f"{type(error).__name__}: {error}",
-            )
+            self.journal.record_soon(decision)
+        except RuntimeError as error:
+            log.error("journal_record_failed", alert_id=decision.alert_id, error=str(error))
 
-    async def _finish(self, alert_id: str) -> None:
+    def _finish(self, alert_id: str) -> None:
         if self.journal is None:
             return
         try:
-            await self.journal.finish(alert_id)
-        except Exception as error:
+            self.journal.finish_soon(alert_id)
+        except RuntimeError as error:
+            # The alert stays pending and is resumed at the next start.
             log.error("journal_finish_failed", alert_id=alert_id, error=str(error))
 
 

@@ -8,6 +8,7 @@ as the alerts are in the queue (202) and runs actions later. Errors come with a 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,12 +46,32 @@ class Sink:
     journal: Journal | None = None
     record_path: Path | None = None
     """A JSONL file that receives every accepted alert as it arrived (serve --record)."""
+    busy_log: ThrottledLog = field(default_factory=lambda: ThrottledLog(log, interval_s=1.0))
     """The store of accepted alerts, written before the 202. None keeps them in memory only."""
     # Each check returns None when ready, or a sentence saying why not.
     readiness: list[ReadinessCheck] = field(default_factory=list)
 
 
 SINK = web.AppKey("sink", Sink)
+
+
+class ThrottledLog:
+    """Logs at most one event per interval, with the count of those left out since the last."""
+
+    def __init__(self, logger: Any, *, interval_s: float) -> None:
+        self._logger = logger
+        self._interval_s = interval_s
+        self._last = -float("inf")
+        self._skipped = 0
+
+    def warning(self, event: str, **fields: Any) -> None:
+        now = time.monotonic()
+        if now - self._last < self._interval_s:
+            self._skipped += 1
+            return
+        self._logger.warning(event, **fields, repeats_not_logged=self._skipped)
+        self._last = now
+        self._skipped = 0
 
 
 def error_response(status: int, reason: str, message: str) -> web.Response:
@@ -91,7 +112,8 @@ async def receive(request: web.Request) -> web.Response:
     items = [QueuedAlert(alert) for alert in alerts]
     if not sink.queue.reserve(len(items)):
         sink.metrics.alerts_rejected.labels("queue_full").inc()
-        log.warning("request_rejected", reason="queue_full", alerts=len(items))
+        # A sender that retries at once meets a full queue thousands of times a second.
+        sink.busy_log.warning("request_rejected", reason="queue_full", alerts=len(items))
         return _busy(sink, "queue_full", "the responder is busy")
     if sink.journal is not None:
         try:

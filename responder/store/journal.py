@@ -88,6 +88,15 @@ class Journal(Protocol):
     async def record(self, decision: Decision) -> None:
         """Store one decision durably."""
 
+    def record_soon(self, decision: Decision) -> None:
+        """Queue one decision for storage without waiting; failures are logged.
+
+        For decisions whose loss a resumed alert tolerates: every action is idempotent or checks
+        its target, so a step whose record was lost in a crash runs again without harm."""
+
+    def finish_soon(self, alert_id: str) -> None:
+        """Queue marking an alert done without waiting; failures are logged."""
+
     async def decisions(self, alert_id: str) -> list[Decision]:
         """Return the decisions recorded for one alert, oldest first."""
 

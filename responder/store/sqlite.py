@@ -21,11 +21,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import structlog
+
 from responder.ingest.alert import Alert, HostTarget, PodTarget
 from responder.store.journal import AlertRecord, Decision, HistoryFilter, Retention
 from responder.store.queue import QueuedAlert
 
 T = TypeVar("T")
+
+log = structlog.get_logger("responder.journal")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -166,16 +170,28 @@ class SqliteJournal:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             results = [(False, error)] * len(batch)
+        # One wake-up of each event loop per batch, rather than one per write.
+        settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (ok, value), (_, future, loop) in zip(results, batch, strict=True):
-            loop.call_soon_threadsafe(_settle, future, ok, value)
+            settled.setdefault(loop, []).append((future, ok, value))
+        for loop, outcomes in settled.items():
+            loop.call_soon_threadsafe(_settle_all, outcomes)
 
-    async def _call(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+    def _submit(self, operation: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         if self._thread is None or not self._thread.is_alive():
             raise RuntimeError("the journal is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._requests.put((operation, future, loop))
-        return await future
+        return future
+
+    async def _call(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._submit(operation)
+
+    def _later(self, operation: Callable[[sqlite3.Connection], None], what: str) -> None:
+        # Writes run in the order they were submitted, so a later read sees this one.
+        future = self._submit(operation)
+        future.add_done_callback(lambda done: _log_failure(done, what))
 
     async def append(self, items: list[QueuedAlert]) -> None:
         rows = [_alert_row(item) for item in items]
@@ -208,29 +224,19 @@ class SqliteJournal:
         ]
 
     async def record(self, decision: Decision) -> None:
-        row = _decision_row(decision)
+        await self._call(_insert_decision(decision))
 
-        def insert(connection: sqlite3.Connection) -> None:
-            connection.execute(
-                "INSERT INTO decisions (alert_id, at_ns, kind, playbook, name, step, outcome, "
-                "reason, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-
-        await self._call(insert)
+    def record_soon(self, decision: Decision) -> None:
+        self._later(_insert_decision(decision), "record")
 
     async def decisions(self, alert_id: str) -> list[Decision]:
         return await self._call(lambda connection: _select_decisions(connection, alert_id))
 
     async def finish(self, alert_id: str) -> None:
-        now = time.time_ns()
+        await self._call(_mark_done(alert_id, time.time_ns()))
 
-        def update(connection: sqlite3.Connection) -> None:
-            connection.execute(
-                "UPDATE alerts SET state = 'done', finished_ns = ? WHERE id = ?", (now, alert_id)
-            )
-
-        await self._call(update)
+    def finish_soon(self, alert_id: str) -> None:
+        self._later(_mark_done(alert_id, time.time_ns()), "finish")
 
     async def get(self, alert_id: str) -> AlertRecord | None:
         def select(connection: sqlite3.Connection) -> AlertRecord | None:
@@ -255,6 +261,40 @@ class SqliteJournal:
         self._requests.put(None)
         await asyncio.to_thread(self._thread.join)
         self._thread = None
+
+
+def _insert_decision(decision: Decision) -> Callable[[sqlite3.Connection], None]:
+    row = _decision_row(decision)
+
+    def insert(connection: sqlite3.Connection) -> None:
+        connection.execute(
+            "INSERT INTO decisions (alert_id, at_ns, kind, playbook, name, step, outcome, "
+            "reason, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            row,
+        )
+
+    return insert
+
+
+def _mark_done(alert_id: str, now_ns: int) -> Callable[[sqlite3.Connection], None]:
+    def update(connection: sqlite3.Connection) -> None:
+        connection.execute(
+            "UPDATE alerts SET state = 'done', finished_ns = ? WHERE id = ?", (now_ns, alert_id)
+        )
+
+    return update
+
+
+def _log_failure(future: asyncio.Future[Any], what: str) -> None:
+    if future.cancelled() or future.exception() is None:
+        return
+    error = future.exception()
+    log.error("journal_write_failed", write=what, error=f"{type(error).__name__}: {error}")
+
+
+def _settle_all(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in outcomes:
+        _settle(future, ok, value)
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
