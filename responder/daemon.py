@@ -201,7 +201,12 @@ async def open_journal(settings: Settings) -> SqliteJournal | None:
         )
         return None
     try:
-        return await SqliteJournal(path, commit_window_s=settings.journal.commit_window_s).open()
+        journal = SqliteJournal(
+            path,
+            commit_window_s=settings.journal.commit_window_s,
+            synchronous=settings.journal.synchronous.upper(),
+        )
+        return await journal.open()
     except (OSError, sqlite3.Error) as error:
         raise ConfigError(
             f"cannot open the journal at {str(path)!r}: {error}; set journal.path to a "

@@ -1,8 +1,9 @@
 """The journal in one SQLite file, in WAL mode, with commits grouped across concurrent writers.
 
 Every write goes to one thread that owns the connection. The thread takes the first waiting
-write, then gathers the writes that arrive within ``commit_window_s`` and commits them all in one
-transaction, so that a burst of alerts costs one disk flush rather than one per alert. Reads run
+write and every write queued behind it (waiting ``commit_window_s`` more, if set), and commits
+them all in one transaction. Writes that arrive during that commit's flush wait for the next,
+so a burst of alerts costs one disk flush per batch rather than one per alert. Reads run
 on the same thread, which keeps the connection single-threaded as sqlite3 requires.
 
 ``synchronous=FULL`` flushes the WAL on every commit: an alert acknowledged with 202 survives a
@@ -73,12 +74,16 @@ class SqliteJournal:
         self,
         path: Path,
         *,
-        commit_window_s: float = 0.001,
+        commit_window_s: float = 0.0,
         synchronous: str = "FULL",
+        max_batch: int = MAX_BATCH,
     ) -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"invalid synchronous {synchronous!r}: use FULL or NORMAL")
         self.path = path
         self.commit_window_s = commit_window_s
         self.synchronous = synchronous
+        self.max_batch = max_batch
         self._requests: queue.SimpleQueue[
             tuple[Operation, asyncio.Future[Any], asyncio.AbstractEventLoop] | None
         ] = queue.SimpleQueue()
@@ -132,7 +137,7 @@ class SqliteJournal:
         self, batch: list[tuple[Operation, asyncio.Future[Any], asyncio.AbstractEventLoop]]
     ) -> bool:
         deadline = time.monotonic() + self.commit_window_s
-        while len(batch) < MAX_BATCH:
+        while len(batch) < self.max_batch:
             remaining = deadline - time.monotonic()
             try:
                 if remaining > 0:
