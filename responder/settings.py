@@ -164,7 +164,8 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     try:
         return Settings(**_merge(data, environment, overrides))
     except ValidationError as error:
-        where = str(path) if path is not None else "settings"
+        # The value may come from the file, a RESPONDER_* variable or a flag.
+        where = f"{path} (or RESPONDER_* variables)" if path is not None else "settings"
         lines = "\n".join(f"  {line}" for line in describe_errors(error, Settings))
         raise ConfigError(f"{where}: invalid configuration:\n{lines}") from None
 

@@ -121,6 +121,12 @@ class Kube:
                 raise ConfigError(f"in-cluster Kubernetes configuration: {error}") from error
         else:
             path = _kubeconfig_path(kubeconfig)
+            # A one-time check at start; the file is small and local.
+            if ":" not in path and not os.path.isfile(path):  # noqa: ASYNC240
+                raise ConfigError(
+                    f"kubeconfig {path} not found: set kubernetes.kubeconfig or KUBECONFIG to "
+                    "an existing file, or run in a pod"
+                )
             try:
                 await kube_config.load_kube_config(
                     config_file=path,

@@ -80,7 +80,7 @@ async def test_call_connection_refused(kube_api: KubeApiServer, tmp_path: Path) 
 
 
 async def test_connect_missing_kubeconfig(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="kubeconfig"):
+    with pytest.raises(ConfigError, match=r"kubeconfig .*absent not found: set kubernetes"):
         await Kube.connect(kubeconfig=tmp_path / "absent")
 
 
