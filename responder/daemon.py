@@ -115,80 +115,96 @@ def _lifetime(
     settings: Settings, report: LoadReport, sink: Sink
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        needed = uses_kubernetes(report)
-        journal = await open_journal(settings)
-        kube = await connect_kube(settings, needed=needed)
-        session = aiohttp.ClientSession()
-        notifiers = {
-            name: build_notifier(name, config, session=session)
-            for name, config in settings.notifiers.items()
-        }
-        dispatcher = Dispatcher(notifiers, metrics=sink.metrics)
-        dispatcher.start()
-        clock = SystemClock()
-        pipeline = Pipeline(
-            Matcher(report.playbooks),
-            metrics=sink.metrics,
-            dispatcher=dispatcher,
-            kube=kube,
-            dry_run=settings.dry_run,
-            deadline_s=settings.action_deadline_s,
-            journal=journal,
-            drill_dry_run=settings.drill.force_dry_run,
-            guards=Guards(
-                settings.guards,
-                clock=clock,
-                registry=sink.metrics.registry,
-                own_namespace=own_namespace(),
-            ),
-            suppressor=Suppressor(settings.suppress, clock=clock, registry=sink.metrics.registry),
-        )
-        if kube is not None and needed:
-            sink.readiness.append(_kube_ready(kube))
-        sink.journal = journal
-        app[DAEMON] = Daemon(settings, sink.metrics, sink.queue, pipeline, sink)
-        reloader = PlaybookReloader(
-            settings.playbooks,
-            registry=load_builtin_actions(),
-            notifiers=list(settings.notifiers),
-            apply=lambda new: setattr(pipeline, "matcher", Matcher(new.playbooks)),
-            metrics=sink.metrics,
-            interval_s=settings.reload_interval_s,
-            loaded=len(report.playbooks),
-        )
-        reloader.start()
-        resumed = await journal.pending() if journal is not None else []
-        sink.queue.put_resumed(resumed)
-        workers = asyncio.create_task(
-            run_workers(sink.queue, pipeline, count=settings.server.workers)
-        )
-        pruning = (
-            asyncio.create_task(_prune_forever(journal, settings)) if journal is not None else None
-        )
-        log.info(
-            "responder_started",
-            playbooks=len(report.playbooks),
-            dry_run=settings.dry_run,
-            kubernetes=kube is not None,
-            notifiers=sorted(notifiers),
-            journal=str(settings.journal.path) if journal is not None else None,
-            resumed=len(resumed),
-        )
-        try:
+        async with contextlib.AsyncExitStack() as resources:
+            await _start(app, settings, report, sink, resources)
             yield
-        finally:
-            await reloader.close()
-            if pruning is not None:
-                pruning.cancel()
-            await _shut_down(sink.queue, dispatcher, workers)
-            await session.close()
-            if kube is not None:
-                await kube.close()
-            if journal is not None:
-                await journal.close()
-            log.info("responder_stopped")
+        log.info("responder_stopped")
 
     return lifetime
+
+
+async def _start(
+    app: web.Application,
+    settings: Settings,
+    report: LoadReport,
+    sink: Sink,
+    resources: contextlib.AsyncExitStack,
+) -> None:
+    """Open the clients and start the workers, registering how to stop each on ``resources``.
+
+    Each part is registered as soon as it runs, so that a failure later in the start stops it
+    too. They stop in the reverse order: the workers drain first, the clients close last."""
+    needed = uses_kubernetes(report)
+    journal = await open_journal(settings)
+    if journal is not None:
+        resources.push_async_callback(journal.close)
+    kube = await connect_kube(settings, needed=needed)
+    if kube is not None:
+        resources.push_async_callback(kube.close)
+    session = aiohttp.ClientSession()
+    resources.push_async_callback(session.close)
+    notifiers = {
+        name: build_notifier(name, config, session=session)
+        for name, config in settings.notifiers.items()
+    }
+    dispatcher = Dispatcher(notifiers, metrics=sink.metrics)
+    dispatcher.start()
+    resources.push_async_callback(dispatcher.close)
+    clock = SystemClock()
+    pipeline = Pipeline(
+        Matcher(report.playbooks),
+        metrics=sink.metrics,
+        dispatcher=dispatcher,
+        kube=kube,
+        dry_run=settings.dry_run,
+        deadline_s=settings.action_deadline_s,
+        journal=journal,
+        drill_dry_run=settings.drill.force_dry_run,
+        guards=Guards(
+            settings.guards,
+            clock=clock,
+            registry=sink.metrics.registry,
+            own_namespace=own_namespace(),
+        ),
+        suppressor=Suppressor(settings.suppress, clock=clock, registry=sink.metrics.registry),
+    )
+    if kube is not None and needed:
+        sink.readiness.append(_kube_ready(kube))
+    sink.journal = journal
+    app[DAEMON] = Daemon(settings, sink.metrics, sink.queue, pipeline, sink)
+    reloader = PlaybookReloader(
+        settings.playbooks,
+        registry=load_builtin_actions(),
+        notifiers=list(settings.notifiers),
+        apply=lambda new: setattr(pipeline, "matcher", Matcher(new.playbooks)),
+        metrics=sink.metrics,
+        interval_s=settings.reload_interval_s,
+        loaded=len(report.playbooks),
+    )
+    reloader.start()
+    resources.push_async_callback(reloader.close)
+    resumed = await journal.pending() if journal is not None else []
+    sink.queue.put_resumed(resumed)
+    workers = asyncio.create_task(run_workers(sink.queue, pipeline, count=settings.server.workers))
+    pruning = (
+        asyncio.create_task(_prune_forever(journal, settings)) if journal is not None else None
+    )
+
+    async def stop() -> None:
+        if pruning is not None:
+            pruning.cancel()
+        await _shut_down(sink.queue, dispatcher, workers)
+
+    resources.push_async_callback(stop)
+    log.info(
+        "responder_started",
+        playbooks=len(report.playbooks),
+        dry_run=settings.dry_run,
+        kubernetes=kube is not None,
+        notifiers=sorted(notifiers),
+        journal=str(settings.journal.path) if journal is not None else None,
+        resumed=len(resumed),
+    )
 
 
 async def open_journal(settings: Settings) -> SqliteJournal | None:
@@ -228,7 +244,6 @@ async def _shut_down(
     workers.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await workers
-    await dispatcher.close()
 
 
 async def _prune_forever(journal: SqliteJournal, settings: Settings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +17,9 @@ def export(journal: Path, query: HistoryFilter, output: str) -> int:
         count = write_records(sys.stdout, records)
     else:
         try:
-            with open(output, "w", encoding="utf-8") as stream:
+            # Alerts carry command lines and user names, so the file is private, as recordings are.
+            descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
                 count = write_records(stream, records)
         except OSError as error:
             raise ConfigError(f"cannot write {output!r}: {error.strerror}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -39,20 +40,28 @@ def serve(config: Path | None, overrides: dict[str, Any]) -> int:
     app = build_app(settings, report)
     warn_if_open(settings.auth)
     log.info(
-        "listening",
+        "starting",
         host=settings.server.host,
         port=settings.server.port,
         tls=ssl_context is not None,
         client_certificates=settings.tls.client_ca_file is not None,
     )
     # run_app turns SIGTERM and SIGINT into a graceful stop that runs the cleanup context.
-    web.run_app(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        print=None,
-        access_log=None,
-        shutdown_timeout=5.0,
-        ssl_context=ssl_context,
-    )
+    try:
+        web.run_app(
+            app,
+            host=settings.server.host,
+            port=settings.server.port,
+            print=None,
+            access_log=None,
+            shutdown_timeout=5.0,
+            ssl_context=ssl_context,
+        )
+    except OSError as error:
+        if error.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        raise ConfigError(
+            f"cannot listen on {settings.server.host}:{settings.server.port}: "
+            f"{error.strerror or error}; choose another address with --listen or server.port"
+        ) from None
     return 0

@@ -53,9 +53,16 @@ def decode_request(body: bytes, *, drill: bool = False) -> tuple[list[Alert], li
     return alerts, documents
 
 
+def _reject_constant(name: str) -> Any:
+    raise IngestError(
+        f"invalid JSON: {name} is not a JSON number; send finite numbers or null",
+        reason="invalid_json",
+    )
+
+
 def _parse_documents(text: str) -> list[Any]:
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as error:
         if error.msg != "Extra data":
             raise _invalid_json(error, line_number=None) from None
@@ -78,7 +85,7 @@ def _parse_lines(text: str) -> list[Any]:
         if not line.strip():
             continue
         try:
-            documents.append(json.loads(line))
+            documents.append(json.loads(line, parse_constant=_reject_constant))
         except json.JSONDecodeError as error:
             raise _invalid_json(error, line_number=number) from None
         except RecursionError:

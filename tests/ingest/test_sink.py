@@ -244,3 +244,15 @@ async def test_record_appends_as_received(tmp_path: Path, session: aiohttp.Clien
     assert [json.loads(line) for line in lines] == [record["alert"] for record in records]
     assert records[0]["received"] == records[1]["received"]
     assert 0o600 == recording.stat().st_mode & 0o777
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+async def test_non_finite_numbers_rejected(
+    session: aiohttp.ClientSession, server: TestServer, sink: Sink, constant: str
+) -> None:
+    body = sample_line("falco-direct", 1).replace('"proc.tty":34816', f'"proc.tty":{constant}')
+    status, answer, _ = await post(session, server, body.encode())
+    assert 400 == status
+    assert "invalid_json" == answer["error"]
+    assert constant in str(answer["message"])
+    assert 0 == len(sink.queue)
