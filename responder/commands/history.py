@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from responder.errors import ConfigError
 from responder.ingest.alert import Timestamp
 from responder.ingest.server import record_json
 from responder.store.journal import AlertRecord, HistoryFilter
-from responder.store.sqlite import select_history
+from responder.store.reading import read_history
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -32,24 +31,6 @@ def parse_moment(text: str, *, now_ns: int | None = None) -> int:
             f"invalid time {text!r}: write a duration such as 30m, 2h or 7d, or an RFC 3339 "
             "time such as 2026-03-14T12:00:00Z"
         ) from None
-
-
-def read_history(path: Path, query: HistoryFilter) -> list[AlertRecord]:
-    """Read the journal file read-only, so a running daemon is not disturbed."""
-    if not path.is_file():
-        raise ConfigError(
-            f"journal {str(path)!r} not found: pass --journal with the journal.path of the daemon"
-        )
-    try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as error:
-        raise ConfigError(f"cannot open journal {str(path)!r}: {error}") from None
-    try:
-        return select_history(connection, query)
-    except sqlite3.Error as error:
-        raise ConfigError(f"cannot read journal {str(path)!r}: {error}") from None
-    finally:
-        connection.close()
 
 
 def summary(record: AlertRecord) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,7 +19,7 @@ from pydantic import ValidationError
 from responder.errors import ConfigError
 from responder.ingest.alert import DRILL_KEY, Alert, Timestamp
 from responder.store.journal import HistoryFilter
-from responder.store.sqlite import select_history
+from responder.store.reading import read_history
 
 # Every line that ``append_records`` writes starts with this, so that a reader can tell a record
 # cut short by a crash from a line that was never a record.
@@ -180,20 +179,7 @@ def export_journal(path: Path, query: HistoryFilter) -> list[Record]:
     fractional digits and the priority capitalized. The drill mark is left out, so that a replay
     decides it with its own header.
     """
-    if not path.is_file():
-        raise ConfigError(
-            f"journal {str(path)!r} not found: pass --journal with the journal.path of the daemon"
-        )
-    try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as error:
-        raise ConfigError(f"cannot open journal {str(path)!r}: {error}") from None
-    try:
-        history = select_history(connection, query)
-    except sqlite3.Error as error:
-        raise ConfigError(f"cannot read journal {str(path)!r}: {error}") from None
-    finally:
-        connection.close()
+    history = read_history(path, query)
     history.reverse()
     return [
         Record(item.received_ns, {k: v for k, v in item.alert.items() if k != DRILL_KEY})
