@@ -72,7 +72,7 @@ class JournalSettings(Section):
     commit_window_s: float = Field(0.0, ge=0, le=0.1)
     """Extra seconds to wait for more writes before a commit. Writes that arrive while a commit
     flushes always share the next one, so 0 groups them under load and adds no latency when
-    alerts are few; bench/journal.py measured a 1 ms window as four times slower at 1 writer."""
+    alerts are few. bench/journal.py measured a 1 ms window as four times slower at 1 writer."""
     synchronous: Literal["full", "normal"] = "full"
     """``full`` flushes each commit to disk, so an accepted alert survives a crash of the node.
     ``normal`` leaves the flush to the operating system: an accepted alert survives a crash of
@@ -90,7 +90,7 @@ class DrillSettings(Section):
 
     force_dry_run: bool = True
     """Run drill alerts in dry-run whatever the playbook sets, so that an exercise deletes and
-    isolates nothing unless the team sets this to false. Notification titles say [DRILL]."""
+    isolates nothing unless the team sets this to false. Notification titles start with [DRILL]."""
 
 
 class Settings(BaseSettings):

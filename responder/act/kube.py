@@ -54,7 +54,7 @@ class RetryPolicy:
     base_s: float = 0.1
     """The backoff before the second try; it doubles for each try after."""
     cap_s: float = 2.0
-    """The longest backoff, and the longest Retry-After that is honoured."""
+    """The maximum backoff, and the maximum Retry-After that is honoured, in seconds."""
 
     def backoff(self, attempt: int, random: Random) -> float:
         """Return the wait before try ``attempt + 1``: full jitter over the capped exponential."""

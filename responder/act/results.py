@@ -1,4 +1,4 @@
-"""What an action did: its outcome and the reason, as recorded, counted and notified."""
+"""The result of an action: its outcome and the reason, as recorded, counted and notified."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class Outcome(enum.StrEnum):
 
 @dataclass(frozen=True)
 class ActionResult:
-    """One action's outcome, with a sentence that says why and what it changed."""
+    """One action's outcome, with a sentence that explains why and what it changed."""
 
     action: str
     outcome: Outcome

@@ -1,7 +1,8 @@
 """Run one playbook's steps for one alert: render parameters, check the target, keep the deadline.
 
-A step never raises to its caller. Every way it can end becomes an ``ActionResult`` with an
-outcome, so that the rest of the pipeline records, counts and notifies the same way each time.
+A step raises nothing to its caller but cancellation. Every other way it can end becomes an
+``ActionResult`` with an outcome, so that the rest of the pipeline records, counts and notifies
+the same way each time.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def parse_moment(text: str, *, now_ns: int | None = None) -> int:
 
 
 def summary(record: AlertRecord) -> str:
-    """Summarize the decisions as ``playbook/action=outcome`` pairs, or say why nothing ran."""
+    """Summarize the decisions as ``playbook/action=outcome`` pairs, or the reason nothing ran."""
     parts = [
         f"{decision.playbook}/{decision.name}={decision.outcome}"
         for decision in record.decisions

@@ -1,6 +1,6 @@
 """The HTTP sink that Falco's ``http_output`` and Falcosidekick's webhook POST alerts to.
 
-Falco and Falcosidekick send one request at a time and never retry, so the sink answers as soon
+Falco and Falcosidekick send one request at a time and never retry, so the sink responds as soon
 as the alerts are in the queue (202) and runs actions later. Errors come with a JSON body:
 ``{"error": reason, "message": sentence}``.
 """

@@ -40,8 +40,8 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    # aiohttp and kubernetes_asyncio log through the standard library; render their records
-    # the same way, so that a traceback becomes one JSON line and not thirteen lines of text.
+    # aiohttp and kubernetes_asyncio log through the standard library. Their records are
+    # rendered the same way, so that a traceback becomes one JSON line, not many lines of text.
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

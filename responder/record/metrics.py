@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-# Distinct rule and source label values kept; a cluster's rules number in the hundreds at most,
+# Distinct rule and source label values kept. A cluster's rules number in the hundreds at most,
 # so values past this come from a broken or hostile sender and are counted under "other".
 MAX_LABEL_VALUES = 512
 MAX_LABEL_LENGTH = 128
