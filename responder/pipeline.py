@@ -102,6 +102,9 @@ class Pipeline:
         self.suppressor = suppressor
         # Notifications not yet settled, by alert id; the alert is finished when none is left.
         self._unsettled: dict[str, int] = {}
+        # Alerts whose handling was cut off: they stay pending, even when a notification of
+        # theirs settles later.
+        self._abandoned: set[str] = set()
         if dispatcher is not None:
             dispatcher.on_settled = self._notification_settled
 
@@ -150,6 +153,8 @@ class Pipeline:
                             reason="playbook in cooldown for this target",
                         )
                     )
+                    if loaded.playbook.stop:
+                        break
                     continue
                 run = await self._run(loaded, item, bound, resume)
                 runs.append(run)
@@ -167,6 +172,7 @@ class Pipeline:
                 # Cancelled at shutdown, or failed: the alert stays pending in the journal and
                 # resumes at the next start, skipping the steps already recorded.
                 self._unsettled.pop(item.id, None)
+                self._abandoned.add(item.id)
         return runs
 
     def _retry_later(self, item: QueuedAlert, runs: list[PlaybookRun]) -> None:
@@ -295,6 +301,8 @@ class Pipeline:
         self._release(report.alert_id)
 
     def _release(self, alert_id: str) -> None:
+        if alert_id in self._abandoned:
+            return
         left = self._unsettled.get(alert_id, 0) - 1
         if left > 0:
             self._unsettled[alert_id] = left

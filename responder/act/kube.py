@@ -61,8 +61,17 @@ class RetryPolicy:
         return random.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
 
 
+# Operations that must not be sent twice when the first got no response at all.
+NOT_REPEATABLE = ("create_", "delete_")
+
+
+INVALID_REQUEST = "InvalidRequest"
+
+
 def retryable(error: KubeError) -> bool:
     """True for a failure that a second try may not repeat: no response, 429, or 5xx."""
+    if error.reason == INVALID_REQUEST:
+        return False
     return error.status == 0 or error.status == 429 or 500 <= error.status <= 599
 
 
@@ -167,6 +176,10 @@ class Kube:
             except KubeError as error:
                 if not retryable(error) or attempt >= self.retry.attempts:
                     raise
+                if error.status == 0 and operation.startswith(NOT_REPEATABLE):
+                    # Without a response the server may have applied the request, and a second
+                    # create or delete would then fail with 409 or 404 and hide the first.
+                    raise
                 wait = self.retry.backoff(attempt, self._random)
                 if error.retry_after_s is not None:
                     wait = max(wait, min(error.retry_after_s, self.retry.cap_s))
@@ -187,6 +200,12 @@ class Kube:
     ) -> T:
         try:
             return await request(*args, _request_timeout=self.request_timeout_s, **kwargs)
+        except (ValueError, TypeError) as error:
+            # The client could not build the request or read the response, such as a path that
+            # an object name made invalid; no retry can change that.
+            raise KubeError(
+                f"{operation}: invalid request or response: {error}", reason=INVALID_REQUEST
+            ) from error
         except ApiException as error:
             raise _api_error(operation, error) from error
         except TimeoutError as error:

@@ -24,6 +24,11 @@ class Outcome(enum.StrEnum):
     NOT_RUN = "not_run"
 
 
+# A ``details`` key that a successful action sets to False when the target was already in the
+# wanted state, so that the budget of destructive actions does not count it.
+CHANGED = "changed"
+
+
 @dataclass(frozen=True)
 class ActionResult:
     """One action's outcome, with a sentence that explains why and what it changed."""

@@ -23,9 +23,13 @@ def parse_moment(text: str, *, now_ns: int | None = None) -> int:
     found = _DURATION.match(text.strip())
     if found is not None:
         seconds = float(found.group(1)) * _UNIT_S[found.group(2)]
-        return (now_ns if now_ns is not None else time.time_ns()) - int(seconds * 1e9)
+        moment = (now_ns if now_ns is not None else time.time_ns()) - int(seconds * 1e9)
+        if moment < 0:
+            raise ConfigError(f"invalid time {text!r}: reaches back before 1970; use less")
+        return moment
     try:
-        return Timestamp.parse(text.strip()).epoch_ns
+        # SQLite integers end at 2**63 - 1 nanoseconds, in the year 2262.
+        return min(Timestamp.parse(text.strip()).epoch_ns, 2**63 - 1)
     except ValueError:
         raise ConfigError(
             f"invalid time {text!r}: write a duration such as 30m, 2h or 7d, or an RFC 3339 "

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from responder.act.base import ActionContext, ActionSpec, PolicyRule
 from responder.act.kube import Kube
-from responder.act.results import ActionResult, Outcome
+from responder.act.results import CHANGED, ActionResult, Outcome
 from responder.clock import Clock
 from responder.errors import KubeError
 from responder.guard.budget import (
@@ -105,14 +105,14 @@ class Guards:
         return result
 
     def settle(self, spec: ActionSpec[Any], context: ActionContext, result: ActionResult) -> None:
-        """Give the budget token back when the action ended in anything but success.
+        """Give the budget token back unless the action succeeded and changed its target.
 
         NOTE: a failed action may have changed part of its target (an isolate that created its
         NetworkPolicy and then failed), and its token is given back all the same.
         """
         if spec.destructive:
-            keep = result.outcome is Outcome.SUCCESS
-            self.budget.settle(context, spec.name, keep=keep)
+            keep = result.outcome is Outcome.SUCCESS and result.details.get(CHANGED, True)
+            self.budget.settle(context, spec.name, keep=bool(keep))
 
     def _check_age(self, spec: ActionSpec[Any], context: ActionContext) -> ActionResult | None:
         max_age_s = self.settings.max_alert_age_s

@@ -92,7 +92,7 @@ def dedup_key(alert: Alert, key_fields: list[str] | None) -> str:
     identity = [
         alert.source,
         alert.rule,
-        str(target) if target is not None else None,
+        [target.kind, str(target)] if target is not None else None,
         alert.hostname,
         fields,
     ]
@@ -208,7 +208,8 @@ class Suppressor:
         # An alert that names no Kubernetes object is keyed by its deduplication key, so that
         # unrelated alerts of one playbook do not share a cooldown.
         target = alert.target
-        subject = str(target) if target is not None else self.key(alert)
+        # The kind is part of the key: a pod "node/x" and the node "x" print the same.
+        subject = [target.kind, str(target)] if target is not None else self.key(alert)
         return json.dumps([playbook, subject], separators=(",", ":"))
 
     def _count_eviction(self, kind: str) -> None:

@@ -63,6 +63,11 @@ _TIME_PATTERN = re.compile(
 )
 
 
+# The range that datetime can format in UTC, so that every parsed time can be written back.
+_MIN_EPOCH_S = int(datetime(1, 1, 1, tzinfo=UTC).timestamp())
+_MAX_EPOCH_S = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
+
+
 @dataclass(frozen=True, order=True)
 class Timestamp:
     """A point in time kept exact to the nanosecond, as Falco reports it."""
@@ -81,7 +86,10 @@ class Timestamp:
         zone = "+00:00" if offset in ("Z", "z") else offset
         whole = datetime.fromisoformat(f"{day}T{clock}{zone}")
         nanos = int((fraction or "0").ljust(9, "0"))
-        return cls(int(whole.timestamp()) * 1_000_000_000 + nanos)
+        seconds = int(whole.timestamp())
+        if not _MIN_EPOCH_S <= seconds <= _MAX_EPOCH_S:
+            raise ValueError(f"invalid time {text!r}: outside the years 1 to 9999 in UTC")
+        return cls(seconds * 1_000_000_000 + nanos)
 
     @classmethod
     def now(cls) -> Timestamp:
@@ -129,6 +137,20 @@ class HostTarget:
 
 
 Target = PodTarget | HostTarget
+
+# Kubernetes names: a namespace is a DNS label, a pod and a node a DNS subdomain. A name that is
+# neither (such as "..") names no object, and must never reach an API path.
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def _valid_label(name: str) -> bool:
+    return _DNS_LABEL.fullmatch(name) is not None
+
+
+def _valid_subdomain(name: str) -> bool:
+    return len(name) <= 253 and _DNS_SUBDOMAIN.fullmatch(name) is not None
+
 
 # Sources whose alerts are about the Falco pipeline itself, never about a workload.
 INTERNAL_SOURCES = frozenset({"internal"})
@@ -227,10 +249,10 @@ class Alert(BaseModel):
         container_id = self.field("container.id")
         if container_id == "host":
             node = self.hostname if not _is_missing(self.hostname) else None
-            return HostTarget(node) if node else None
+            return HostTarget(node) if node and _valid_subdomain(node) else None
         namespace = self.field("k8s.ns.name") or self.field("k8smeta.ns.name")
         pod = self.field("k8s.pod.name") or self.field("k8smeta.pod.name")
-        if not namespace or not pod:
+        if not namespace or not pod or not _valid_pod(str(namespace), str(pod)):
             return None
         return PodTarget(
             namespace=str(namespace),
@@ -244,9 +266,13 @@ class Alert(BaseModel):
             return None
         namespace = self.field("ka.target.namespace")
         pod = self.field("ka.target.name")
-        if not namespace or not pod:
+        if not namespace or not pod or not _valid_pod(str(namespace), str(pod)):
             return None
         return PodTarget(namespace=str(namespace), pod=str(pod))
+
+
+def _valid_pod(namespace: str, pod: str) -> bool:
+    return _valid_label(namespace) and _valid_subdomain(pod)
 
 
 def _is_missing(value: object) -> bool:

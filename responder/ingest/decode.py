@@ -137,8 +137,24 @@ def _check_shape(document: Any, where: str) -> None:
                     reason="too_many_keys",
                 )
             stack.extend((item, depth + 1) for item in value.values())
+            stack.extend((key, depth) for key in value)
         elif isinstance(value, list):
             stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str) and not value.isascii():
+            _check_encodable(value, where)
+
+
+def _check_encodable(text: str, where: str) -> None:
+    # JSON allows escapes such as \ud800 that decode to a lone surrogate, which no UTF-8 file,
+    # database or log line can hold.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise IngestError(
+            f"{where}invalid JSON string: a lone surrogate \\u{ord(text[error.start]):04x} "
+            "is not a character; send valid UTF-16 pairs or UTF-8",
+            reason="invalid_json",
+        ) from None
 
 
 def _too_deep() -> IngestError:

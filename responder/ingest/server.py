@@ -140,7 +140,7 @@ async def receive(request: web.Request) -> web.Response:
 async def _record(sink: Sink, path: Path, received_ns: int, documents: list[Any]) -> None:
     try:
         await asyncio.to_thread(append_records, path, received_ns, documents)
-    except OSError as error:
+    except Exception as error:
         # The alerts are accepted and journaled; only the drill recording misses them.
         log.error("record_failed", path=str(path), error=str(error), alerts=len(documents))
 

@@ -25,8 +25,13 @@ def configure_logging(
         structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
     )
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    # Frame locals stay out of tracebacks: they can hold tokens, passwords and webhook URLs.
     tracebacks: structlog.types.Processor = (
-        structlog.dev.set_exc_info if use_console else structlog.processors.dict_tracebacks
+        structlog.dev.set_exc_info
+        if use_console
+        else structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        )
     )
     structlog.configure(
         processors=[

@@ -17,7 +17,8 @@ def read_history(path: Path, query: HistoryFilter) -> list[AlertRecord]:
             f"journal {str(path)!r} not found: pass --journal with the journal.path of the daemon"
         )
     try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        # An absolute file URI, so that a "#", "?" or "%" in the path is part of the name.
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as error:
         raise ConfigError(f"cannot open journal {str(path)!r}: {error}") from None
     try:

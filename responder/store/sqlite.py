@@ -165,7 +165,7 @@ class SqliteJournal:
                     connection.execute("SAVEPOINT operation")
                     results.append((True, operation(connection)))
                     connection.execute("RELEASE operation")
-                except sqlite3.Error as error:
+                except Exception as error:
                     connection.execute("ROLLBACK TO operation")
                     connection.execute("RELEASE operation")
                     results.append((False, error))

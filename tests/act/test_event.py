@@ -109,3 +109,12 @@ async def test_event_resumed_not_duplicated(kube: Kube, kube_api: KubeApiServer)
     assert Outcome.SUCCESS == again.outcome
     assert "already created" in again.reason
     assert 1 == len(kube_api.list_objects("Event", NAMESPACE))
+
+
+async def test_event_per_step(kube: Kube, kube_api: KubeApiServer) -> None:
+    seed_pod(kube_api)
+    first = await create_event.run(context(kube), CreateEventParameters())
+    second = await create_event.run(context(kube, previous=PREVIOUS), CreateEventParameters())
+    assert Outcome.SUCCESS == first.outcome
+    assert Outcome.SUCCESS == second.outcome
+    assert 2 == len(kube_api.list_objects("Event", NAMESPACE))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -326,3 +327,28 @@ async def test_release_nothing(kube: Kube, kube_api: KubeApiServer) -> None:
     seed_pod(kube_api)
     done = await release(kube, NAMESPACE, POD, dry_run=False)
     assert [f"pod {NAMESPACE}/{POD} is not isolated by the responder; nothing to release"] == done
+
+
+async def test_isolate_second_run_not_changed(kube: Kube, kube_api: KubeApiServer) -> None:
+    seed_pod(kube_api)
+    await run(kube)
+    result = await run(kube)
+    assert result.details["changed"] is False
+
+
+async def test_isolate_concurrent_create(kube: Kube, kube_api: KubeApiServer) -> None:
+    seed_pod(kube_api)
+    # Both reads find no policy; the second create then meets the first one's policy.
+    kube_api.delay("GET", POLICIES_PATH, 0.2, times=2)
+    first, second = await asyncio.gather(run(kube), run(kube))
+    assert Outcome.SUCCESS == first.outcome
+    assert Outcome.SUCCESS == second.outcome
+    assert stored_policy(kube_api) is not None
+
+
+async def test_isolate_create_not_repeated(kube: Kube, kube_api: KubeApiServer) -> None:
+    seed_pod(kube_api)
+    kube_api.delay("POST", POLICIES_PATH, 6.0, times=1)
+    result = await run(kube)
+    assert Outcome.FAILED == result.outcome
+    assert 1 == len(kube_api.requests_to("POST", POLICIES_PATH))

@@ -307,3 +307,13 @@ def test_keys_retention(clock: FakeClock, registry: CollectorRegistry) -> None:
     clock.advance(120)
     suppressor.duplicate(host_alert())
     assert (1, 0) == key_count(suppressor)
+
+
+def test_node_and_pod_cooldowns_apart(clock: FakeClock, registry: CollectorRegistry) -> None:
+    suppressor = make_suppressor(clock, registry, cooldown_s=300)
+    node = make_alert({"container.id": "host"}, hostname="web-1")
+    pod = make_alert({"k8s.ns.name": "node", "k8s.pod.name": "web-1"})
+    assert "node/web-1" == str(node.target)
+    assert "node/web-1" == str(pod.target)
+    assert not suppressor.cooldown(node, PLAYBOOK, None)
+    assert not suppressor.cooldown(pod, PLAYBOOK, None)

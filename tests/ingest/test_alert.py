@@ -170,3 +170,21 @@ def test_round_trip_keeps_time() -> None:
     again = Alert.model_validate(alert.to_json())
     assert alert.time == again.time
     assert alert.output_fields == again.output_fields
+
+
+@pytest.mark.parametrize(
+    ("namespace", "pod"),
+    [("shop", ".."), ("shop", "a/b"), ("..", "web-0"), ("Shop", "web-0"), ("shop", "web_0")],
+    ids=["dotdot-pod", "slash", "dotdot-namespace", "uppercase", "underscore"],
+)
+def test_invalid_names_no_target(namespace: str, pod: str) -> None:
+    document = sample_document("falco-direct", 1)
+    document["output_fields"]["k8s.ns.name"] = namespace
+    document["output_fields"]["k8s.pod.name"] = pod
+    assert Alert.model_validate(document).target is None
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_time_outside_datetime_range(text: str) -> None:
+    with pytest.raises(ValueError, match="outside the years 1 to 9999"):
+        Timestamp.parse(text)

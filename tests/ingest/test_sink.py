@@ -256,3 +256,13 @@ async def test_non_finite_numbers_rejected(
     assert "invalid_json" == answer["error"]
     assert constant in str(answer["message"])
     assert 0 == len(sink.queue)
+
+
+async def test_lone_surrogate_rejected(
+    session: aiohttp.ClientSession, server: TestServer, sink: Sink
+) -> None:
+    body = sample_line("falco-direct", 1).replace('"output":"', '"output":"\\ud800 ', 1)
+    status, answer, _ = await post(session, server, body.encode())
+    assert 400 == status
+    assert "lone surrogate \\ud800" in str(answer["message"])
+    assert 0 == len(sink.queue)

@@ -8,10 +8,14 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from responder.act.base import ActionContext, ActionSpec, Parameters, Registry
 from responder.act.results import ActionResult, Outcome
+from responder.clock import FakeClock
+from responder.guard.settings import SuppressSettings
+from responder.guard.suppress import Suppressor
 from responder.ingest.alert import Alert
 from responder.match.loader import load_playbooks
 from responder.match.matcher import Matcher
@@ -302,3 +306,20 @@ async def test_drill_dry_run_can_be_off(harness: Harness) -> None:
     drill = SHELL.model_copy(update={"drill": True})
     runs = await pipeline.handle(QueuedAlert(drill))
     assert not runs[0].dry_run
+
+
+async def test_stop_holds_in_cooldown(tmp_path: Path) -> None:
+    harness = Harness(tmp_path)
+    pipeline = harness.pipeline(
+        {"name": "a", "order": 1, "stop": True, "actions": [{"action": "first"}]},
+        {"name": "b", "order": 2, "actions": [{"action": "second"}]},
+    )
+    pipeline.suppressor = Suppressor(
+        SuppressSettings(dedup_window_s=0, cooldown_s=300),
+        clock=FakeClock(),
+        registry=CollectorRegistry(),
+    )
+    await pipeline.handle(QueuedAlert(SHELL))
+    runs = await pipeline.handle(QueuedAlert(SHELL))
+    assert [] == runs
+    assert [("first", "")] == harness.recorder.calls

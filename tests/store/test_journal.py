@@ -130,3 +130,14 @@ async def test_open_fails_on_unwritable_path(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises((OSError, sqlite3.Error)):
         await SqliteJournal(blocker / "journal.db").open()
+
+
+async def test_writer_survives_failing_operation(journal: SqliteJournal) -> None:
+    def broken(connection: sqlite3.Connection) -> None:
+        raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+
+    with pytest.raises(UnicodeEncodeError):
+        await journal._call(broken)
+    (item,) = items(1)
+    await journal.append([item])
+    assert [item.id] == [queued.id for queued in await journal.pending()]

@@ -64,7 +64,8 @@ async def create_event(ctx: ActionContext, params: CreateEventParameters) -> Act
         message=message,
         container=str(container) if container is not None else None,
         now=datetime.now(UTC),
-        key=f"{ctx.alert_id}/{ctx.playbook}",
+        # The step's position keeps two create_event steps of one playbook apart.
+        key=f"{ctx.alert_id}/{ctx.playbook}/{len(ctx.previous)}",
     )
     event_name = body["metadata"]["name"]
     try:

@@ -39,7 +39,7 @@ from responder.act.kubernetes.quarantine import (
     replace_spec_patch,
     workload_policy_name,
 )
-from responder.act.results import ActionResult, Outcome
+from responder.act.results import CHANGED, ActionResult, Outcome
 from responder.errors import KubeError
 from responder.guard.target import VerifiedPod
 from responder.guard.workload import OwnerKind, owner_kind
@@ -160,19 +160,29 @@ async def isolate_pod(ctx: ActionContext, params: IsolatePodParameters) -> Actio
         changed = True
         if existing is None:
             verb = "create"
-            await kube.call(
-                kube.networking.create_namespaced_network_policy,
-                verified.namespace,
-                body,
-                dry_run=ctx.dry_run,
-            )
-        elif not is_managed(existing[0]):
+            try:
+                await kube.call(
+                    kube.networking.create_namespaced_network_policy,
+                    verified.namespace,
+                    body,
+                    dry_run=ctx.dry_run,
+                )
+            except KubeError as error:
+                if error.status != 409:
+                    raise
+                # Another alert for the same pod created it between the read and the create.
+                verb = "get"
+                existing = await _read_policy(kube, plan.policy_name, verified.namespace)
+                if existing is None:
+                    raise
+                changed = False
+        if existing is not None and not is_managed(existing[0]):
             reason = (
                 f"{policy_subject} exists without the label {MANAGED_BY_LABEL}={MANAGER}, "
                 "so it is not the responder's and was left unchanged"
             )
             return ActionResult(NAME, Outcome.CONFLICT, reason, details=details)
-        elif normalize(existing[1]) != normalize(spec):
+        elif existing is not None and changed and normalize(existing[1]) != normalize(spec):
             verb = "patch"
             await kube.call(
                 kube.networking.patch_namespaced_network_policy,
@@ -183,7 +193,7 @@ async def isolate_pod(ctx: ActionContext, params: IsolatePodParameters) -> Actio
                 _content_type=JSON_PATCH,
             )
             plan.notes.append("updated the existing policy to the playbook's spec")
-        else:
+        elif existing is not None:
             changed = False
     except KubeError as error:
         return api_failure(
@@ -202,7 +212,7 @@ async def isolate_pod(ctx: ActionContext, params: IsolatePodParameters) -> Actio
     notes = "".join(f"; {note}" for note in plan.notes)
     if not changed:
         reason = f"{plan.isolated} already isolated by {policy_subject}{notes}"
-        return ActionResult(NAME, Outcome.SUCCESS, reason, details=details)
+        return ActionResult(NAME, Outcome.SUCCESS, reason, details={**details, CHANGED: False})
     if ctx.dry_run:
         reason = f"would isolate {plan.isolated} with {policy_subject}{notes}"
         return ActionResult(NAME, Outcome.DRY_RUN, reason, details=details)

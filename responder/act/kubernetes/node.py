@@ -15,7 +15,7 @@ from responder.act.kubernetes.common import (
     pod_subject,
     require_kube,
 )
-from responder.act.results import ActionResult, Outcome
+from responder.act.results import CHANGED, ActionResult, Outcome
 from responder.errors import KubeError
 
 NAME = "cordon_node"
@@ -65,7 +65,7 @@ async def cordon_node(ctx: ActionContext, params: CordonNodeParameters) -> Actio
         node = await kube.call(kube.core.read_node, node_name)
         if node.spec is not None and node.spec.unschedulable:
             reason = f"{subject}{via} was already cordoned"
-            return ActionResult(NAME, Outcome.SUCCESS, reason, details=details)
+            return ActionResult(NAME, Outcome.SUCCESS, reason, details={**details, CHANGED: False})
         verb = "patch"
         await kube.call(
             kube.core.patch_node,
