@@ -118,6 +118,10 @@ async def receive(request: web.Request) -> web.Response:
     if sink.journal is not None:
         try:
             await sink.journal.append(items)
+        except asyncio.CancelledError:
+            # The request was cut off (at shutdown, say): give the room back before leaving.
+            sink.queue.release(len(items))
+            raise
         except Exception as error:
             sink.queue.release(len(items))
             sink.metrics.alerts_rejected.labels("journal_unavailable").inc()
