@@ -68,5 +68,5 @@ def history(path: Path, query: HistoryFilter, *, output: str) -> int:
         target = f"{namespace}/{pod}" if namespace and pod else record.alert.get("hostname") or "-"
         rule = str(record.alert.get("rule", ""))[:36]
         print(f"{received:<20} {rule:<36} {str(target)[:40]:<40} {summary(record)}")
-    print(f"{len(records)} alerts")
+    print(f"{len(records)} alert{'' if len(records) == 1 else 's'}")
     return 0

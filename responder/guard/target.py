@@ -65,6 +65,8 @@ class Mismatch:
     """The reason the pod on the cluster is not the alert's pod. Nothing was changed."""
 
     reason: str
+    gone: bool = False
+    """True when no pod of that name exists any more, rather than another pod in its place."""
 
 
 async def verify_pod(kube: Kube, target: PodTarget) -> VerifiedPod | Mismatch:
@@ -77,7 +79,7 @@ async def verify_pod(kube: Kube, target: PodTarget) -> VerifiedPod | Mismatch:
         pod = await kube.call(kube.core.read_namespaced_pod, target.pod, target.namespace)
     except KubeError as error:
         if error.status == 404:
-            return Mismatch(f"pod {target} not found")
+            return Mismatch(f"pod {target} not found", gone=True)
         raise
     container_id: str | None = None
     if target.container_id:

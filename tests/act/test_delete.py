@@ -181,7 +181,7 @@ async def test_delete_container_mismatch(kube: Kube, kube_api: KubeApiServer) ->
 
 async def test_delete_pod_not_found(kube: Kube, kube_api: KubeApiServer) -> None:
     result = await run(kube)
-    assert Outcome.TARGET_MISMATCH == result.outcome
+    assert Outcome.ALREADY_GONE == result.outcome
     assert f"pod {NAMESPACE}/{POD} not found" == result.reason
 
 

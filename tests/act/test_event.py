@@ -97,7 +97,7 @@ async def test_event_forbidden(kube: Kube, kube_api: KubeApiServer) -> None:
 
 async def test_event_pod_not_found(kube: Kube, kube_api: KubeApiServer) -> None:
     result = await create_event.run(context(kube), CreateEventParameters())
-    assert Outcome.TARGET_MISMATCH == result.outcome
+    assert Outcome.ALREADY_GONE == result.outcome
     assert [] == kube_api.requests_to("POST", EVENTS_PATH)
 
 

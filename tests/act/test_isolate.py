@@ -242,7 +242,7 @@ async def test_isolate_workload_standalone(kube: Kube, kube_api: KubeApiServer) 
 
 async def test_isolate_pod_not_found(kube: Kube, kube_api: KubeApiServer) -> None:
     result = await run(kube)
-    assert Outcome.TARGET_MISMATCH == result.outcome
+    assert Outcome.ALREADY_GONE == result.outcome
     assert [] == writes(kube_api)
 
 

@@ -52,7 +52,7 @@ async def test_cordon_node_not_found(kube: Kube, kube_api: KubeApiServer) -> Non
 
 async def test_cordon_pod_not_found(kube: Kube, kube_api: KubeApiServer) -> None:
     result = await cordon_node.run(context(kube), CordonNodeParameters())
-    assert Outcome.TARGET_MISMATCH == result.outcome
+    assert Outcome.ALREADY_GONE == result.outcome
     assert not unschedulable(kube_api)
 
 

@@ -99,7 +99,8 @@ async def test_verify_without_container_id(kube: Kube, kube_api: KubeApiServer) 
 
 
 async def test_verify_not_found(kube: Kube) -> None:
-    assert Mismatch(f"pod {NAMESPACE}/{POD} not found") == await verify_pod(kube, TARGET)
+    expected = Mismatch(f"pod {NAMESPACE}/{POD} not found", gone=True)
+    assert expected == await verify_pod(kube, TARGET)
 
 
 @pytest.mark.parametrize("short", ["d", FULL_ID[:11], "zzzzzzzzzzzz", ""], ids=str)

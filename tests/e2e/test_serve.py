@@ -281,4 +281,4 @@ async def test_history_lists_decisions(
     assert 0 == process.returncode, err.decode()
     assert "shell-in-container/isolate_pod=success" in text
     assert "shell-in-container/security=sent" in text
-    assert "1 alerts" in text
+    assert "1 alert\n" in text

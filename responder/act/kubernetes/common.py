@@ -27,7 +27,7 @@ def api_failure(
     in words, such as ``pod shop/frontend``.
     """
     ctx.log.warning(
-        "kubernetes request failed",
+        "kubernetes_request_failed",
         action=name,
         subject=subject,
         status=error.status,
@@ -70,15 +70,16 @@ async def checked_pod(
 ) -> VerifiedPod | ActionResult:
     """Verify the alert's pod, or return the result that ends the action.
 
-    That is ``failed`` when the read fails, and ``target_mismatch`` when the pod is gone or is
-    not the one that raised the alert."""
+    That is ``failed`` when the read fails, ``already_gone`` when the pod no longer exists, and
+    ``target_mismatch`` when the pod of that name is not the one that raised the alert."""
     try:
         verified = await verify_pod(kube, target)
     except KubeError as error:
         subject = pod_subject(target)
         return api_failure(ctx, name, error, verb="get", resource="pods", subject=subject)
     if isinstance(verified, Mismatch):
-        return ActionResult(name, Outcome.TARGET_MISMATCH, verified.reason)
+        outcome = Outcome.ALREADY_GONE if verified.gone else Outcome.TARGET_MISMATCH
+        return ActionResult(name, outcome, verified.reason)
     return verified
 
 

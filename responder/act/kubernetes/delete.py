@@ -117,7 +117,7 @@ async def delete_pod(ctx: ActionContext, params: DeletePodParameters) -> ActionR
     if ctx.dry_run:
         reason = f"would delete pod {target}: {decision.reason}"
         return ActionResult(NAME, Outcome.DRY_RUN, reason, details=details)
-    ctx.log.info("pod deleted", pod=str(target), uid=verified.uid, alert_id=ctx.alert_id)
+    ctx.log.info("pod_deleted", target=str(target), uid=verified.uid, alert_id=ctx.alert_id)
     return ActionResult(
         NAME, Outcome.SUCCESS, f"deleted pod {target}: {decision.reason}", details=details
     )

@@ -217,7 +217,7 @@ async def isolate_pod(ctx: ActionContext, params: IsolatePodParameters) -> Actio
         reason = f"would isolate {plan.isolated} with {policy_subject}{notes}"
         return ActionResult(NAME, Outcome.DRY_RUN, reason, details=details)
     ctx.log.info(
-        "pod isolated", networkpolicy=policy_subject, pod=str(verified), alert_id=ctx.alert_id
+        "pod_isolated", networkpolicy=policy_subject, target=str(verified), alert_id=ctx.alert_id
     )
     reason = f"isolated {plan.isolated} with {policy_subject}{notes}"
     return ActionResult(NAME, Outcome.SUCCESS, reason, details=details)

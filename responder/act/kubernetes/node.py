@@ -83,5 +83,5 @@ async def cordon_node(ctx: ActionContext, params: CordonNodeParameters) -> Actio
 
     if ctx.dry_run:
         return ActionResult(NAME, Outcome.DRY_RUN, f"would cordon {subject}{via}", details=details)
-    ctx.log.info("node cordoned", node=node_name, alert_id=ctx.alert_id)
+    ctx.log.info("node_cordoned", node=node_name, alert_id=ctx.alert_id)
     return ActionResult(NAME, Outcome.SUCCESS, f"cordoned {subject}{via}", details=details)
