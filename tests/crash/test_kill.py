@@ -12,7 +12,6 @@ import collections
 import json
 import os
 import signal
-import socket
 import sqlite3
 import sys
 import time
@@ -28,18 +27,12 @@ from aiohttp import web
 from responder.ingest.alert import Timestamp
 from tests.kubeapi.seed import container_id
 from tests.kubeapi.server import KubeApiServer
+from tests.serve import free_port
 
 ALERTS = 1000
 KILL_AFTER = 400
 WORKERS = 8
 NAMESPACE = "drill"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def pod_name(index: int) -> str:

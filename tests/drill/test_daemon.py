@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
-import yaml
 
 from responder.drill.record import Record
 from responder.drill.replay import ReplayOptions, run_replay
 from responder.drill.send import SendOptions
 from responder.settings import load_settings
 from tests.drill.helpers import PLAYBOOKS, sample_records, write_recording
-from tests.e2e.test_serve import Daemon, free_port, stop, wait_ready
+from tests.serve import Daemon, start_daemon, stop
 
 SCRIPT = "<script>alert(1)</script>"
 TOKEN = "drill-test-token"
@@ -28,10 +24,8 @@ TOKEN = "drill-test-token"
 
 @pytest_asyncio.fixture
 async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
-    port = free_port()
     config = {
         "playbooks": [str(PLAYBOOKS)],
-        "server": {"host": "127.0.0.1", "port": port},
         # A kubeconfig that does not exist keeps the daemon off any cluster.
         "kubernetes": {"kubeconfig": str(tmp_path / "absent-kubeconfig")},
         "journal": {"path": str(tmp_path / "journal.db")},
@@ -40,23 +34,7 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
         "notifiers": {"security": {"type": "log"}},
         "auth": {"token": TOKEN},
     }
-    config_path = tmp_path / "responder.yaml"
-    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    environment = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "responder",
-        "serve",
-        "--config",
-        str(config_path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=environment,
-        cwd=tmp_path,
-    )
-    running = Daemon(process, f"http://127.0.0.1:{port}")
-    await wait_ready(running)
+    running = await start_daemon(tmp_path, config)
     try:
         yield running
     finally:

@@ -15,25 +15,9 @@ from tests.drill.helpers import PLAYBOOKS, write_recording
 from tests.kubeapi.seed import container_id
 from tests.kubeapi.server import KubeApiServer
 from tests.samples import sample_document
+from tests.serve import POD, seed_shop
 
-POD = "frontend-6d5f7b9c8d-x2kqp"
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
-
-
-def seed(server: KubeApiServer) -> None:
-    server.add_namespace("shop")
-    server.add_node("node-1")
-    replicaset = server.add_replicaset(
-        "shop", "frontend-6d5f7b9c8d", replicas=3, selector={"app": "frontend"}
-    )
-    server.add_pod(
-        "shop",
-        POD,
-        labels={"app": "frontend", "pod-template-hash": "6d5f7b9c8d"},
-        owner=replicaset,
-        containers=["frontend"],
-        node_name="node-1",
-    )
 
 
 def shell_record(line: int = 1) -> Record:
@@ -59,7 +43,7 @@ async def plan_json(
 
 async def test_plan_reads_cluster(tmp_path: Path) -> None:
     async with KubeApiServer() as server:
-        seed(server)
+        seed_shop(server)
         await plan_json(tmp_path, server, [shell_record()])
         reads = server.requests_to("GET", f"/api/v1/namespaces/shop/pods/{POD}")
     assert reads
@@ -67,7 +51,7 @@ async def test_plan_reads_cluster(tmp_path: Path) -> None:
 
 async def test_plan_writes_are_dry_run(tmp_path: Path) -> None:
     async with KubeApiServer() as server:
-        seed(server)
+        seed_shop(server)
         await plan_json(tmp_path, server, [shell_record()])
         writes = [r for r in server.requests if r.method in WRITES]
     assert writes
@@ -76,7 +60,7 @@ async def test_plan_writes_are_dry_run(tmp_path: Path) -> None:
 
 async def test_plan_persists_nothing(tmp_path: Path) -> None:
     async with KubeApiServer() as server:
-        seed(server)
+        seed_shop(server)
         await plan_json(tmp_path, server, [shell_record()])
         pod = server.get_object("pods", POD, "shop") or {}
         policies = server.list_objects("networkpolicies", "shop")
@@ -88,7 +72,7 @@ async def test_plan_persists_nothing(tmp_path: Path) -> None:
 
 async def test_plan_reports_outcomes(tmp_path: Path) -> None:
     async with KubeApiServer() as server:
-        seed(server)
+        seed_shop(server)
         report = await plan_json(tmp_path, server, [shell_record()])
     actions = report["alerts"][0]["actions"]
     assert ["label_pod", "isolate_pod", "create_event"] == [a["name"] for a in actions]

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +17,6 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -28,9 +24,8 @@ from responder.ingest.alert import Timestamp
 from tests.kubeapi.seed import container_id
 from tests.kubeapi.server import KubeApiServer
 from tests.samples import sample_document
+from tests.serve import POD, REPO, Daemon, free_port, seed_shop, start_daemon, stop
 
-REPO = Path(__file__).resolve().parents[2]
-POD = "frontend-6d5f7b9c8d-x2kqp"
 TOKEN = "e2e-sink-token"
 AUTHORIZED = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -47,13 +42,6 @@ class Mailbox:
         return "250 OK"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def mailbox() -> Iterator[tuple[Mailbox, int]]:
     handler = Mailbox()
@@ -68,34 +56,14 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 @pytest_asyncio.fixture
 async def cluster() -> AsyncIterator[KubeApiServer]:
     async with KubeApiServer() as server:
-        server.add_namespace("shop")
-        server.add_node("node-1")
-        replicaset = server.add_replicaset(
-            "shop", "frontend-6d5f7b9c8d", replicas=3, selector={"app": "frontend"}
-        )
-        server.add_pod(
-            "shop",
-            POD,
-            labels={"app": "frontend", "pod-template-hash": "6d5f7b9c8d"},
-            owner=replicaset,
-            containers=["frontend"],
-            node_name="node-1",
-        )
+        seed_shop(server)
         yield server
 
 
-class Daemon:
-    def __init__(self, process: asyncio.subprocess.Process, url: str) -> None:
-        self.process = process
-        self.url = url
-
-
-async def start_daemon(tmp_path: Path, cluster: KubeApiServer, smtp_port: int) -> Daemon:
+async def start_mailing_daemon(tmp_path: Path, cluster: KubeApiServer, smtp_port: int) -> Daemon:
     kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
-    port = free_port()
     config = {
         "playbooks": [str(REPO / "playbooks")],
-        "server": {"host": "127.0.0.1", "port": port},
         "kubernetes": {"kubeconfig": str(kubeconfig), "required": True},
         "log_format": "json",
         "auth": {"mode": "bearer", "token": TOKEN},
@@ -110,48 +78,7 @@ async def start_daemon(tmp_path: Path, cluster: KubeApiServer, smtp_port: int) -
             }
         },
     }
-    config_path = tmp_path / "responder.yaml"
-    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    environment = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "responder",
-        "serve",
-        "--config",
-        str(config_path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=environment,
-        cwd=tmp_path,
-    )
-    daemon = Daemon(process, f"http://127.0.0.1:{port}")
-    await wait_ready(daemon)
-    return daemon
-
-
-async def wait_ready(daemon: Daemon) -> None:
-    deadline = time.monotonic() + 20
-    async with aiohttp.ClientSession(headers=AUTHORIZED) as session:
-        while time.monotonic() < deadline:
-            if daemon.process.returncode is not None:
-                break
-            try:
-                async with session.get(f"{daemon.url}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.1)
-    stderr = await stop(daemon)
-    raise AssertionError(f"responder did not become ready:\n{stderr}")
-
-
-async def stop(daemon: Daemon) -> str:
-    if daemon.process.returncode is None:
-        daemon.process.send_signal(signal.SIGTERM)
-    _, stderr = await asyncio.wait_for(daemon.process.communicate(), timeout=20)
-    return stderr.decode(errors="replace")
+    return await start_daemon(tmp_path, config)
 
 
 async def eventually(check: Any, *, timeout_s: float = 10.0) -> None:
@@ -176,7 +103,7 @@ async def test_alert_labels_isolates_records_and_mails(
     tmp_path: Path, cluster: KubeApiServer, mailbox: tuple[Mailbox, int]
 ) -> None:
     handler, smtp_port = mailbox
-    daemon = await start_daemon(tmp_path, cluster, smtp_port)
+    daemon = await start_mailing_daemon(tmp_path, cluster, smtp_port)
     try:
         async with aiohttp.ClientSession(headers=AUTHORIZED) as session:
             async with session.post(daemon.url, data=json.dumps(shell_alert())) as response:
@@ -247,7 +174,7 @@ async def test_history_lists_decisions(
     tmp_path: Path, cluster: KubeApiServer, mailbox: tuple[Mailbox, int]
 ) -> None:
     _, smtp_port = mailbox
-    daemon = await start_daemon(tmp_path, cluster, smtp_port)
+    daemon = await start_mailing_daemon(tmp_path, cluster, smtp_port)
     try:
         async with aiohttp.ClientSession(headers=AUTHORIZED) as session:
             async with session.post(daemon.url, data=json.dumps(shell_alert())) as response:

@@ -1,0 +1,105 @@
+"""``responder serve`` as a subprocess, and the small cluster the end-to-end tests act on."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from tests.kubeapi.server import KubeApiServer
+
+REPO = Path(__file__).resolve().parents[1]
+POD = "frontend-6d5f7b9c8d-x2kqp"
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def seed_shop(server: KubeApiServer) -> None:
+    """Seed namespace shop with the sample alerts' pod, owned by a ReplicaSet of 3, on node-1."""
+    server.add_namespace("shop")
+    server.add_node("node-1")
+    replicaset = server.add_replicaset(
+        "shop", "frontend-6d5f7b9c8d", replicas=3, selector={"app": "frontend"}
+    )
+    server.add_pod(
+        "shop",
+        POD,
+        labels={"app": "frontend", "pod-template-hash": "6d5f7b9c8d"},
+        owner=replicaset,
+        containers=["frontend"],
+        node_name="node-1",
+    )
+
+
+class Daemon:
+    """A running ``responder serve`` and its base URL."""
+
+    def __init__(self, process: asyncio.subprocess.Process, url: str) -> None:
+        self.process = process
+        self.url = url
+
+
+async def start_daemon(tmp_path: Path, config: dict[str, Any]) -> Daemon:
+    """Write ``config`` (its server address is set here) and start serve until it is ready.
+
+    KUBECONFIG is removed from the environment, so that only the config's kubeconfig is used."""
+    port = free_port()
+    config = {**config, "server": {**config.get("server", {}), "host": "127.0.0.1", "port": port}}
+    config_path = tmp_path / "responder.yaml"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    environment = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "responder",
+        "serve",
+        "--config",
+        str(config_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=environment,
+        cwd=tmp_path,
+    )
+    daemon = Daemon(process, f"http://127.0.0.1:{port}")
+    await wait_ready(daemon)
+    return daemon
+
+
+async def wait_ready(daemon: Daemon) -> None:
+    """Wait up to 20 s for /readyz to return 200; stop the daemon and fail otherwise."""
+    deadline = time.monotonic() + 20
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if daemon.process.returncode is not None:
+                break
+            try:
+                async with session.get(f"{daemon.url}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    stderr = await stop(daemon)
+    raise AssertionError(f"responder did not become ready:\n{stderr}")
+
+
+async def stop(daemon: Daemon) -> str:
+    """Send SIGTERM, wait for the exit, and return what the daemon wrote to standard error."""
+    if daemon.process.returncode is None:
+        daemon.process.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(daemon.process.communicate(), timeout=20)
+    return stderr.decode(errors="replace")
