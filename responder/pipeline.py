@@ -119,16 +119,18 @@ class Pipeline:
             self._record(Decision(item.id, IGNORED, time.time_ns(), reason=reason))
             self._finish(item.id)
             return []
+
         matcher = self.matcher  # one consistent set, even if a reload swaps it meanwhile
         playbooks = matcher.match(alert)
         if not playbooks:
-            # Most alerts match no playbook; a debug line and a count keep the log about actions.
+            # Most alerts match no playbook, so a debug line and a count keep the log short.
             self.metrics.alerts_ignored.labels("no_match").inc()
             bound.debug("alert_unmatched", priority=str(alert.priority), source=alert.source)
             self._finish(item.id)
             return []
+
         resume = await self._resume(item)
-        # A resumed alert was counted when it first came; counting it again would suppress it.
+        # A resumed alert was counted when it first came, and counting it again would suppress it.
         if not item.resumed and self.suppressor is not None and self.suppressor.duplicate(alert):
             bound.info("alert_suppressed", reason="duplicate", key=self.suppressor.key(alert))
             self._record(
@@ -136,6 +138,7 @@ class Pipeline:
             )
             self._finish(item.id)
             return []
+
         runs: list[PlaybookRun] = []
         # This call keeps one count until every playbook ran, and each notification adds one.
         self._unsettled[item.id] = self._unsettled.get(item.id, 0) + 1

@@ -1,6 +1,6 @@
 """Sample alerts as real senders produce them, copied into the repository for the tests.
 
-``falco-direct.jsonl`` holds bodies of Falco's ``http_output``; ``falcosidekick.jsonl`` bodies of
+``falco-direct.jsonl`` contains bodies of Falco's ``http_output``, ``falcosidekick.jsonl`` those of
 Falcosidekick's webhook output (``uuid`` added, times trimmed, ``<``, ``>`` and ``&`` escaped).
 """
 

@@ -201,8 +201,8 @@ class Kube:
         try:
             return await request(*args, _request_timeout=self.request_timeout_s, **kwargs)
         except (ValueError, TypeError) as error:
-            # The client could not build the request or read the response, such as a path that
-            # an object name made invalid; no retry can change that.
+            # The client could not build the request or read the response, for example because
+            # an object name made the path invalid. No retry can change that.
             raise KubeError(
                 f"{operation}: invalid request or response: {error}", reason=INVALID_REQUEST
             ) from error

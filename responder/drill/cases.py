@@ -1,6 +1,6 @@
 """Playbook tests: an alert, the playbooks to load, and what must and must not happen.
 
-A test file holds ``tests:``, a list of cases. Each case plans its alert alone, without
+A test file contains ``tests:``, a list of cases. Each case plans its alert alone, without
 Kubernetes and without notifications, exactly as ``responder replay`` plans it. ``playbooks``
 in ``expect`` are the playbooks that run, in order (a matched playbook with ``stop: true`` ends
 the list). ``actions`` are the actions that would act, meaning those whose outcome is ``dry_run``

@@ -1,4 +1,4 @@
-"""The Falco alert as the responder sees it, and the Kubernetes object it names.
+"""The Falco alert as the responder reads it, and the Kubernetes object it names.
 
 Falco's ``http_output`` and Falcosidekick's webhook send the same keys with small differences:
 Falcosidekick adds a ``uuid`` that is new on every receipt and trims trailing zeros from ``time``.

@@ -11,7 +11,7 @@ from responder.ingest.alert import Alert
 
 @dataclass(frozen=True)
 class Report:
-    """What one playbook did for one alert: the input of every notification."""
+    """The results of one playbook for one alert: the input of every notification."""
 
     alert: Alert
     alert_id: str

@@ -4,7 +4,7 @@ The message has a header and a section of fields (rule, priority, namespace and 
 Sections follow with the actions and their outcomes, the notes and the alert's output in a code
 block, then a context line. A top-level ``text`` is what Slack shows in notifications. Slack
 rejects a message whose parts exceed the Block Kit limits, so every text is cut to its limit
-with a visible marker. Slack answers 200 with the body ``ok``; errors come back as 4xx with a short
+with a visible marker. Slack returns 200 with the body ``ok``; errors come back as 4xx with a short
 code such as ``invalid_blocks``.
 """
 

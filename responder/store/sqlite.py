@@ -194,7 +194,7 @@ class SqliteJournal:
         return await self._submit(operation)
 
     def _later(self, operation: Callable[[sqlite3.Connection], None], what: str) -> None:
-        # Writes run in the order they were submitted, so a later read sees this one.
+        # Writes run in the order they were submitted, so a later read finds this one.
         future = self._submit(operation)
         future.add_done_callback(lambda done: _log_failure(done, what))
 

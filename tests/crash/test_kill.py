@@ -1,6 +1,6 @@
 """Crash: ``responder serve`` killed with SIGKILL while 1,000 alerts arrive, then restarted.
 
-Every alert answered with 202 must be handled exactly once in effect: each pod is deleted once
+Every alert acknowledged with 202 must be handled exactly once in effect: each pod is deleted once
 (the Kubernetes API test server counts the DELETE calls that removed a pod), and each accepted
 alert reaches the webhook receiver, which counts deliveries by alert id.
 """

@@ -52,7 +52,7 @@ class FakeTime:
 
 @dataclass
 class Receiver:
-    """A sink stand-in: keeps every request, answers 503 for the first ``busy`` ones."""
+    """A sink stand-in: keeps every request, returns 503 for the first ``busy`` ones."""
 
     busy: int = 0
     retry_after: str = "2"

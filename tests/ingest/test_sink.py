@@ -1,4 +1,4 @@
-"""The HTTP sink: shapes of bodies, encodings, limits and error answers."""
+"""The HTTP sink: shapes of bodies, encodings, limits and error responses."""
 
 from __future__ import annotations
 

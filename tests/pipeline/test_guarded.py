@@ -1,5 +1,5 @@
 """Guards and suppression in the pipeline, with a fake clock: what runs, what is refused, and
-what the notification says about it."""
+what the notification reports about it."""
 
 from __future__ import annotations
 

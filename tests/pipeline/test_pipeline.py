@@ -35,7 +35,7 @@ class StepParameters(Parameters):
 
 
 class Recorder:
-    """Actions that record their calls and end as their parameters say."""
+    """Actions that record their calls and end as their parameters set."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
