@@ -4,6 +4,10 @@ Every request goes through ``Kube.call``, which sets the request timeout, adds `
 when asked, retries what may succeed on a second try (5xx, 429 and no response at all) with
 capped exponential backoff and full jitter, and maps ``ApiException``, ``aiohttp.ClientError``
 and timeouts to ``KubeError``. Other 4xx are final: 409 reaches the action as a conflict.
+
+``Kube.read`` sends the same request and returns the response body as a dict. The client's
+models parse every timestamp of an object with dateutil: turning a pod of 3 KiB into a ``V1Pod``
+takes about 0.6 ms, ``json.loads`` of the same body 0.02 ms. The actions use ``read``.
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ import asyncio
 import copy
 import json
 import os
+import ssl
+import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from random import Random
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
@@ -146,7 +153,9 @@ class Kube:
                 )
             except (kube_config.ConfigException, OSError, ValueError) as error:
                 raise ConfigError(f"kubeconfig {path}: {error}") from error
-        return cls(ApiClient(configuration), request_timeout_s=request_timeout_s, retry=retry)
+        api_client = ApiClient(configuration)
+        await _look_up_environment_once(api_client, configuration)
+        return cls(api_client, request_timeout_s=request_timeout_s, retry=retry)
 
     async def call(
         self,
@@ -195,11 +204,28 @@ class Kube:
                 attempt += 1
                 await self._sleep(wait)
 
+    async def read(
+        self,
+        request: Callable[..., Awaitable[Any]],
+        *args: Any,
+        dry_run: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Send one API request as ``call`` does, and return the response body as a dict.
+
+        An empty body gives an empty dict. Raises KubeError as ``call`` does, and for a body
+        that is not a JSON object."""
+        body = await self.call(request, *args, dry_run=dry_run, _preload_content=False, **kwargs)
+        return cast(dict[str, Any], body)
+
     async def _send(
         self, operation: str, request: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
     ) -> T:
         try:
-            return await request(*args, _request_timeout=self.request_timeout_s, **kwargs)
+            response = await request(*args, _request_timeout=self.request_timeout_s, **kwargs)
+            if kwargs.get("_preload_content", True):
+                return response
+            return cast(T, await _json_body(operation, cast(aiohttp.ClientResponse, response)))
         except (ValueError, TypeError) as error:
             # The client could not build the request or read the response, for example because
             # an object name made the path invalid. No retry can change that.
@@ -223,9 +249,64 @@ class Kube:
     async def close(self) -> None:
         await self.api_client.close()
 
-    def serialize(self, model: object) -> Any:
-        """Return a client model as the JSON the API server sends, with camelCase keys."""
-        return self.api_client.sanitize_for_serialization(model)
+
+async def _json_body(operation: str, response: aiohttp.ClientResponse) -> dict[str, Any]:
+    async with response:
+        data = await response.read()
+    if not 200 <= response.status <= 299:
+        error = ApiException(status=response.status, reason=response.reason)
+        error.body = data
+        error.headers = response.headers
+        raise _api_error(operation, error)
+    if not data:
+        return {}
+    body = json.loads(data)
+    if not isinstance(body, dict):
+        raise ValueError(f"the response body is a JSON {type(body).__name__}, not an object")
+    return body
+
+
+async def _look_up_environment_once(api_client: ApiClient, configuration: Configuration) -> None:
+    """Give the client a session that does not read the environment on every request.
+
+    kubernetes_asyncio opens its aiohttp session with ``trust_env=True``, and aiohttp then
+    looks up ``~/.netrc`` and the proxy variables in a thread for each request: two thread
+    hand-offs per API call. The proxy variables (``HTTPS_PROXY``, ``NO_PROXY``...) are read here
+    once instead, and a proxy from the kubeconfig keeps precedence. ``~/.netrc`` is not read:
+    the API server is reached with the credentials of the kubeconfig or the service account.
+    """
+    rest = api_client.rest_client
+    if rest.proxy is None:
+        rest.proxy = _environment_proxy(configuration.host)
+    old = rest.pool_manager
+    connector = aiohttp.TCPConnector(
+        limit=configuration.connection_pool_maxsize, ssl=_ssl_context(configuration)
+    )
+    # The read buffer kubernetes_asyncio sets: large objects exceed aiohttp's default.
+    rest.pool_manager = aiohttp.ClientSession(
+        connector=connector, trust_env=False, read_bufsize=2**21
+    )
+    await old.close()
+
+
+def _environment_proxy(url: str) -> str | None:
+    parts = urlsplit(url)
+    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
+def _ssl_context(configuration: Configuration) -> ssl.SSLContext:
+    # The same context kubernetes_asyncio's RESTClientObject builds from the configuration.
+    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+    if configuration.cert_file:
+        context.load_cert_chain(configuration.cert_file, keyfile=configuration.key_file)
+    if not configuration.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if configuration.disable_strict_ssl_verification:
+        context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    return context
 
 
 def _kubeconfig_path(explicit: Path | None) -> str:

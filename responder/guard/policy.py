@@ -187,21 +187,21 @@ class Guards:
     async def _pod_labels(self, kube: Kube, pod: PodTarget) -> dict[str, str] | None:
         # A pod that is not found is left to the action's own target check, which reports it.
         try:
-            found = await kube.call(kube.core.read_namespaced_pod, pod.pod, pod.namespace)
+            found = await kube.read(kube.core.read_namespaced_pod, pod.pod, pod.namespace)
         except KubeError as error:
             if error.status == 404:
                 return None
             raise
-        return dict(found.metadata.labels or {})
+        return dict((found.get("metadata") or {}).get("labels") or {})
 
     async def _namespace_labels(self, kube: Kube, namespace: str) -> dict[str, str] | None:
         try:
-            found = await kube.call(kube.core.read_namespace, namespace)
+            found = await kube.read(kube.core.read_namespace, namespace)
         except KubeError as error:
             if error.status == 404:
                 return None
             raise
-        return dict(found.metadata.labels or {})
+        return dict((found.get("metadata") or {}).get("labels") or {})
 
     def _take_budget(self, spec: ActionSpec[Any], context: ActionContext) -> ActionResult | None:
         pod = context.pod

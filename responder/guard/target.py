@@ -8,10 +8,9 @@ the kubelet reports for the pod's containers.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from kubernetes_asyncio.client import V1ContainerStatus, V1OwnerReference, V1Pod
 
 from responder.act.kube import Kube
 from responder.errors import KubeError
@@ -76,7 +75,7 @@ async def verify_pod(kube: Kube, target: PodTarget) -> VerifiedPod | Mismatch:
     A pod with a deletionTimestamp is still the pod. Raises KubeError for other API failures.
     """
     try:
-        pod = await kube.call(kube.core.read_namespaced_pod, target.pod, target.namespace)
+        pod = await kube.read(kube.core.read_namespaced_pod, target.pod, target.namespace)
     except KubeError as error:
         if error.status == 404:
             return Mismatch(f"pod {target} not found", gone=True)
@@ -96,66 +95,69 @@ SHORT_ID_LENGTH = 12
 _HEX = re.compile(r"[0-9a-f]+")
 
 
-def match_container_id(pod: V1Pod, short_id: str) -> str | None:
+def match_container_id(pod: Mapping[str, Any], short_id: str) -> str | None:
     """Return the full id of the pod's container that starts with Falco's id, or None.
 
-    Falco reports the first 12 hex digits of the id. A shorter or non-hex value matches nothing,
-    because a prefix of a few digits could name a container of another workload."""
+    ``pod`` is the Pod as the API server sends it. Falco reports the first 12 hex digits of the
+    id. A shorter or non-hex value matches nothing, because a prefix of a few digits could name
+    a container of another workload."""
     prefix = short_id.strip().lower()
     if len(prefix) < SHORT_ID_LENGTH or not _HEX.fullmatch(prefix):
         return None
-    for status in _container_statuses(pod):
-        found = _CONTAINER_ID.match(status.container_id or "")
-        if found is not None and found.group("id").startswith(prefix):
-            return str(found.group("id"))
+    status = _mapping(pod.get("status"))
+    for key in ("containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"):
+        for container in _items(status.get(key)):
+            found = _CONTAINER_ID.match(str(container.get("containerID") or ""))
+            if found is not None and found.group("id").startswith(prefix):
+                return str(found.group("id"))
     return None
 
 
-def owner_reference(owner: V1OwnerReference) -> OwnerReference:
+def owner_reference(owner: Mapping[str, Any]) -> OwnerReference:
+    """Read one entry of ``metadata.ownerReferences``."""
     return OwnerReference(
-        api_version=owner.api_version,
-        kind=owner.kind,
-        name=owner.name,
-        uid=owner.uid,
-        controller=bool(owner.controller),
+        api_version=str(owner.get("apiVersion", "")),
+        kind=str(owner.get("kind", "")),
+        name=str(owner.get("name", "")),
+        uid=str(owner.get("uid", "")),
+        controller=owner.get("controller") is True,
     )
 
 
-def _container_statuses(pod: V1Pod) -> list[V1ContainerStatus]:
-    status = pod.status
-    if status is None:
-        return []
-    statuses: list[V1ContainerStatus] = []
-    statuses.extend(status.container_statuses or [])
-    statuses.extend(status.init_container_statuses or [])
-    statuses.extend(status.ephemeral_container_statuses or [])
-    return statuses
-
-
-def _verified(pod: V1Pod, container_id: str | None) -> VerifiedPod:
-    metadata = pod.metadata
-    owners = tuple(owner_reference(owner) for owner in metadata.owner_references or [])
-    spec = pod.spec
-    names: list[str] = []
-    if spec is not None:
-        names.extend(container.name for container in spec.containers or [])
-        names.extend(container.name for container in spec.init_containers or [])
-        names.extend(container.name for container in spec.ephemeral_containers or [])
+def _verified(pod: Mapping[str, Any], container_id: str | None) -> VerifiedPod:
+    metadata = _mapping(pod.get("metadata"))
+    spec = _mapping(pod.get("spec"))
+    names = [
+        str(container.get("name"))
+        for key in ("containers", "initContainers", "ephemeralContainers")
+        for container in _items(spec.get(key))
+    ]
+    node_name = spec.get("nodeName")
     return VerifiedPod(
-        namespace=str(metadata.namespace),
-        name=str(metadata.name),
-        uid=str(metadata.uid),
-        node_name=spec.node_name if spec is not None else None,
-        labels=dict(metadata.labels or {}),
-        owner_references=owners,
+        namespace=str(metadata.get("namespace")),
+        name=str(metadata.get("name")),
+        uid=str(metadata.get("uid")),
+        node_name=str(node_name) if node_name else None,
+        labels={str(key): str(value) for key, value in _mapping(metadata.get("labels")).items()},
+        owner_references=tuple(map(owner_reference, _items(metadata.get("ownerReferences")))),
         ready=_is_ready(pod),
-        deleting=metadata.deletion_timestamp is not None,
+        deleting=metadata.get("deletionTimestamp") is not None,
         container_id=container_id,
         container_names=tuple(names),
     )
 
 
-def _is_ready(pod: V1Pod) -> bool:
-    status: Any = pod.status
-    conditions = (status.conditions if status is not None else None) or []
-    return any(c.type == "Ready" and c.status == "True" for c in conditions)
+def _is_ready(pod: Mapping[str, Any]) -> bool:
+    conditions = _items(_mapping(pod.get("status")).get("conditions"))
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _items(value: object) -> list[Mapping[str, Any]]:
+    # The API server omits empty lists, and sends null for some; both read as no items.
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, Mapping)]

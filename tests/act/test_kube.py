@@ -1,13 +1,15 @@
-"""Kube: loading a kubeconfig, and the mapping of failures to KubeError."""
+"""Kube: loading a kubeconfig, proxies, bodies read as dicts, and failures as KubeError."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from kubernetes_asyncio.client import ApiClient
 
-from responder.act.kube import Kube
+from responder.act.kube import Kube, RetryPolicy
 from responder.errors import ConfigError, KubeError
 from tests.kubeapi import KubeApiServer
 
@@ -119,3 +121,105 @@ async def test_timeout_must_be_positive() -> None:
     async with ApiClient() as api_client:
         with pytest.raises(ValueError, match="request_timeout_s"):
             Kube(api_client, request_timeout_s=0)
+
+
+async def test_read_returns_the_body_as_a_dict(kube_api: KubeApiServer, tmp_path: Path) -> None:
+    kube_api.add_pod("default", "web", labels={"app": "web"})
+    kube = await connect(kube_api, tmp_path)
+    try:
+        pod = await kube.read(kube.core.read_namespaced_pod, "web", "default")
+    finally:
+        await kube.close()
+    assert {"app": "web"} == pod["metadata"]["labels"]
+    assert "Running" == pod["status"]["phase"]
+
+
+async def test_read_not_found_reason(kube_api: KubeApiServer, tmp_path: Path) -> None:
+    kube = await connect(kube_api, tmp_path)
+    try:
+        with pytest.raises(KubeError) as caught:
+            await kube.read(kube.core.read_namespaced_pod, "ghost", "default")
+    finally:
+        await kube.close()
+    assert 404 == caught.value.status
+    assert "NotFound" == caught.value.reason
+    assert 'read_namespaced_pod: 404 NotFound: pods "ghost" not found' == str(caught.value)
+
+
+async def test_read_retries_a_server_error(kube_api: KubeApiServer, tmp_path: Path) -> None:
+    kube_api.add_pod("default", "web")
+    kube_api.fail_next("GET", "/api/v1/namespaces/default/pods/web", 503)
+    path = kube_api.write_kubeconfig(tmp_path / "kubeconfig")
+    kube = await Kube.connect(kubeconfig=path, retry=RetryPolicy(base_s=0.01))
+    try:
+        pod = await kube.read(kube.core.read_namespaced_pod, "web", "default")
+    finally:
+        await kube.close()
+    assert "web" == pod["metadata"]["name"]
+    assert 1 == kube.retries
+    assert 2 == len(kube_api.requests_to("GET", "/api/v1/namespaces/default/pods/web"))
+
+
+VERSION = {
+    "major": "1",
+    "minor": "36",
+    "gitVersion": "v1.36.0",
+    "gitCommit": "0" * 40,
+    "gitTreeState": "clean",
+    "buildDate": "2026-04-22T00:00:00Z",
+    "goVersion": "go1.26.2",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+
+
+@pytest.fixture
+async def proxy(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[list[str]]:
+    """An HTTP proxy on loopback that records each request target and returns a version."""
+    targets: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        targets.append(str(request.url))
+        return web.json_response(VERSION)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    try:
+        yield targets
+    finally:
+        await runner.cleanup()
+
+
+async def test_proxy_variables_are_read_at_connect(
+    kube_api: KubeApiServer, tmp_path: Path, proxy: list[str]
+) -> None:
+    kube = await connect(kube_api, tmp_path)
+    try:
+        await kube.ping()
+    finally:
+        await kube.close()
+    assert [f"{kube_api.url}/version/"] == proxy
+    assert not kube_api.requests_to("GET", "/version*")
+    # The variables are not read again for each request.
+    assert kube.api_client.rest_client.pool_manager.trust_env is False
+
+
+async def test_no_proxy_variable_is_honoured(
+    kube_api: KubeApiServer, tmp_path: Path, proxy: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    kube = await connect(kube_api, tmp_path)
+    try:
+        await kube.ping()
+    finally:
+        await kube.close()
+    assert [] == proxy
+    assert 1 == len(kube_api.requests_to("GET", "/version*"))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from kubernetes_asyncio.client import V1ContainerStatus, V1ObjectMeta, V1Pod, V1PodStatus
 
 from responder.act.kube import Kube
 from responder.guard.target import Mismatch, VerifiedPod, match_container_id, verify_pod
@@ -16,23 +16,21 @@ from tests.kubeapi import KubeApiServer
 TARGET = PodTarget(NAMESPACE, POD, SHORT_ID, NODE)
 
 
-def pod_with(statuses_key: str, container_id: str) -> V1Pod:
-    status = V1ContainerStatus(
-        name="app",
-        image="i",
-        image_id="",
-        ready=True,
-        restart_count=0,
-        container_id=container_id or None,
-    )
-    pod_status = V1PodStatus()
-    if statuses_key == "containerStatuses":
-        pod_status.container_statuses = [status]
-    elif statuses_key == "initContainerStatuses":
-        pod_status.init_container_statuses = [status]
-    else:
-        pod_status.ephemeral_container_statuses = [status]
-    return V1Pod(metadata=V1ObjectMeta(name=POD, namespace=NAMESPACE), status=pod_status)
+def pod_with(statuses_key: str, container_id: str) -> dict[str, Any]:
+    """A Pod as the API server sends it, with one container status under ``statuses_key``."""
+    status: dict[str, Any] = {
+        "name": "app",
+        "image": "i",
+        "imageID": "",
+        "ready": True,
+        "restartCount": 0,
+    }
+    if container_id:
+        status["containerID"] = container_id
+    return {
+        "metadata": {"name": POD, "namespace": NAMESPACE},
+        "status": {statuses_key: [status]},
+    }
 
 
 @pytest.mark.parametrize("runtime", ["containerd", "cri-o", "docker"])

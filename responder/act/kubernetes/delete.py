@@ -92,7 +92,7 @@ async def delete_pod(ctx: ActionContext, params: DeletePodParameters) -> ActionR
         preconditions=V1Preconditions(uid=verified.uid),
     )
     try:
-        await kube.call(
+        await kube.read(
             kube.core.delete_namespaced_pod,
             verified.name,
             verified.namespace,
@@ -129,21 +129,21 @@ async def _read_replica_set(kube: Kube, pod: VerifiedPod) -> ReplicaSetState | N
     if owner_kind(controller) is not OwnerKind.REPLICA_SET or controller is None:
         return None
     try:
-        replica_set = await kube.call(
+        replica_set = await kube.read(
             kube.apps.read_namespaced_replica_set, controller.name, pod.namespace
         )
     except KubeError as error:
         if error.status == 404:
             return None
         raise
-    if replica_set.metadata is not None and replica_set.metadata.uid != controller.uid:
+    if (replica_set.get("metadata") or {}).get("uid") != controller.uid:
         # Same name, different object: the pod's ReplicaSet was deleted and another created.
         return None
-    spec_replicas = replica_set.spec.replicas if replica_set.spec is not None else None
-    status = replica_set.status
+    spec_replicas = (replica_set.get("spec") or {}).get("replicas")
+    ready_replicas = (replica_set.get("status") or {}).get("readyReplicas")
     return ReplicaSetState(
         name=controller.name,
         # spec.replicas defaults to 1 when unset, as the API server does.
         replicas=1 if spec_replicas is None else int(spec_replicas),
-        ready_replicas=int(status.ready_replicas or 0) if status is not None else 0,
+        ready_replicas=int(ready_replicas or 0),
     )

@@ -9,6 +9,7 @@ reporting fields and ``action``, and limits ``reason`` to 128 characters and the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import socket
 from datetime import UTC, datetime
@@ -69,7 +70,7 @@ async def create_event(ctx: ActionContext, params: CreateEventParameters) -> Act
     )
     event_name = body["metadata"]["name"]
     try:
-        await kube.call(
+        await kube.read(
             kube.core.create_namespaced_event, verified.namespace, body, dry_run=ctx.dry_run
         )
     except KubeError as error:
@@ -147,6 +148,7 @@ def _event_name(pod: str, key: str) -> str:
     return base + suffix
 
 
+@functools.cache
 def _reporting_instance() -> str:
     # The events.k8s.io recorder in client-go uses "<component>-<hostname>".
     return f"{MANAGER}-{socket.gethostname()}"[:REPORTING_INSTANCE_MAX]

@@ -161,7 +161,7 @@ async def isolate_pod(ctx: ActionContext, params: IsolatePodParameters) -> Actio
         if existing is None:
             verb = "create"
             try:
-                await kube.call(
+                await kube.read(
                     kube.networking.create_namespaced_network_policy,
                     verified.namespace,
                     body,
@@ -184,7 +184,7 @@ async def isolate_pod(ctx: ActionContext, params: IsolatePodParameters) -> Actio
             return ActionResult(NAME, Outcome.CONFLICT, reason, details=details)
         elif existing is not None and changed and normalize(existing[1]) != normalize(spec):
             verb = "patch"
-            await kube.call(
+            await kube.read(
                 kube.networking.patch_namespaced_network_policy,
                 plan.policy_name,
                 verified.namespace,
@@ -274,16 +274,16 @@ async def _read_selector(
     """Return the workload's spec.selector as JSON, or None when the workload is gone."""
     try:
         if kind is OwnerKind.REPLICA_SET:
-            workload: Any = await kube.call(kube.apps.read_namespaced_replica_set, name, namespace)
+            workload = await kube.read(kube.apps.read_namespaced_replica_set, name, namespace)
         elif kind is OwnerKind.STATEFUL_SET:
-            workload = await kube.call(kube.apps.read_namespaced_stateful_set, name, namespace)
+            workload = await kube.read(kube.apps.read_namespaced_stateful_set, name, namespace)
         else:
-            workload = await kube.call(kube.apps.read_namespaced_daemon_set, name, namespace)
+            workload = await kube.read(kube.apps.read_namespaced_daemon_set, name, namespace)
     except KubeError as error:
         if error.status == 404:
             return None
         raise
-    selector = kube.serialize(workload.spec.selector) if workload.spec is not None else None
+    selector = (workload.get("spec") or {}).get("selector")
     return selector if isinstance(selector, dict) and selector else None
 
 
@@ -292,19 +292,19 @@ async def _read_policy(
 ) -> tuple[dict[str, str], dict[str, Any]] | None:
     """Return the labels and spec of the policy, or None when there is none."""
     try:
-        policy = await kube.call(kube.networking.read_namespaced_network_policy, name, namespace)
+        policy = await kube.read(kube.networking.read_namespaced_network_policy, name, namespace)
     except KubeError as error:
         if error.status == 404:
             return None
         raise
-    labels = dict(policy.metadata.labels or {}) if policy.metadata is not None else {}
-    spec = kube.serialize(policy.spec) if policy.spec is not None else {}
+    labels = dict((policy.get("metadata") or {}).get("labels") or {})
+    spec = policy.get("spec") or {}
     return labels, spec if isinstance(spec, dict) else {}
 
 
 async def _label_pod(kube: Kube, pod: VerifiedPod, value: str, dry_run: bool) -> None:
     body = {"metadata": {"labels": {QUARANTINE_LABEL: value}}}
-    await kube.call(
+    await kube.read(
         kube.core.patch_namespaced_pod,
         pod.name,
         pod.namespace,

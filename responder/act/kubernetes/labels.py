@@ -124,7 +124,7 @@ async def patch_pod_metadata(
     kube: Kube, target: PodTarget, field_name: str, patch: dict[str, str | None], dry_run: bool
 ) -> None:
     body: dict[str, Any] = {"metadata": {field_name: patch}}
-    await kube.call(
+    await kube.read(
         kube.core.patch_namespaced_pod,
         target.pod,
         target.namespace,
@@ -169,8 +169,8 @@ async def _apply(
         if field_name == "labels":
             change = plan_labels(params)
         else:
-            pod = await kube.call(kube.core.read_namespaced_pod, target.pod, target.namespace)
-            current = dict(pod.metadata.annotations or {}) if pod.metadata is not None else {}
+            pod = await kube.read(kube.core.read_namespaced_pod, target.pod, target.namespace)
+            current = dict((pod.get("metadata") or {}).get("annotations") or {})
             change = plan_annotations(params, current)
         if not change.patch:
             reason = f"nothing to change on {subject}: " + "; ".join(change.notes)

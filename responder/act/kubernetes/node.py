@@ -62,12 +62,12 @@ async def cordon_node(ctx: ActionContext, params: CordonNodeParameters) -> Actio
     details = {"node": node_name}
     verb = "get"
     try:
-        node = await kube.call(kube.core.read_node, node_name)
-        if node.spec is not None and node.spec.unschedulable:
+        node = await kube.read(kube.core.read_node, node_name)
+        if (node.get("spec") or {}).get("unschedulable") is True:
             reason = f"{subject}{via} was already cordoned"
             return ActionResult(NAME, Outcome.SUCCESS, reason, details={**details, CHANGED: False})
         verb = "patch"
-        await kube.call(
+        await kube.read(
             kube.core.patch_node,
             node_name,
             {"spec": {"unschedulable": True}},

@@ -41,37 +41,35 @@ async def release(kube: Kube, namespace: str, pod: str, *, dry_run: bool) -> lis
     labels: dict[str, str] | None = None
     names = [pod_policy_name(pod)]
     try:
-        found = await kube.call(kube.core.read_namespaced_pod, pod, namespace)
+        found = await kube.read(kube.core.read_namespaced_pod, pod, namespace)
     except KubeError as error:
         if error.status != 404:
             raise
         done.append(f"pod {namespace}/{pod} not found; its workload's policy, if any, is kept")
     else:
-        metadata = found.metadata
-        labels = dict(metadata.labels or {}) if metadata is not None else {}
-        owners = metadata.owner_references if metadata is not None else None
-        for owner in map(owner_reference, owners or []):
+        metadata = found.get("metadata") or {}
+        labels = dict(metadata.get("labels") or {})
+        for owner in map(owner_reference, metadata.get("ownerReferences") or []):
             if owner.controller and owner_kind(owner) in _WORKLOAD_KINDS:
                 names.append(workload_policy_name(owner))
 
     for name in names:
         subject = f"networkpolicy {namespace}/{name}"
         try:
-            policy = await kube.call(
+            policy = await kube.read(
                 kube.networking.read_namespaced_network_policy, name, namespace
             )
         except KubeError as error:
             if error.status == 404:
                 continue
             raise
-        policy_labels = policy.metadata.labels if policy.metadata is not None else None
-        if not is_managed(policy_labels):
+        if not is_managed((policy.get("metadata") or {}).get("labels")):
             done.append(
                 f"refused to delete {subject}: it lacks the label {MANAGED_BY_LABEL}={MANAGER}"
             )
             continue
         try:
-            await kube.call(
+            await kube.read(
                 kube.networking.delete_namespaced_network_policy, name, namespace, dry_run=dry_run
             )
         except KubeError as error:
@@ -81,7 +79,7 @@ async def release(kube: Kube, namespace: str, pod: str, *, dry_run: bool) -> lis
 
     if labels is not None and QUARANTINE_LABEL in labels:
         body = {"metadata": {"labels": {QUARANTINE_LABEL: None}}}
-        await kube.call(
+        await kube.read(
             kube.core.patch_namespaced_pod,
             pod,
             namespace,
