@@ -403,19 +403,40 @@ def open_spec(url: str, plan: Plan, rate: int, tag: str) -> dict[str, Any]:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used, from ``/proc/PID/stat``."""
+    stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    # The command name in parentheses may hold spaces; the fields after it are fixed.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def profiled_load(
     ctx: Context, daemon: Daemon | None, spec: dict[str, Any], name: str
 ) -> dict[str, Any]:
-    """Run a load; with ``--profile``, sample the daemon with py-spy while it runs."""
-    if ctx.profile_dir is None or daemon is None:
-        return await load(spec)
-    output = ctx.profile_dir / f"{name}.txt"
-    # The load generator needs about a second to start and warm up before the phase begins.
-    sampler = await profile.record(daemon.process.pid, spec["duration_s"] + 1, output)
+    """Run a load and note the CPU share of the daemon and of the test server while it ran.
+
+    With ``--profile``, sample the daemon with py-spy meanwhile."""
+    pids = {"test server": ctx.kube.process.pid}
+    if daemon is not None:
+        pids["daemon"] = daemon.process.pid
+    before = {process: cpu_seconds(pid) for process, pid in pids.items()}
+    started = time.monotonic()
+    sampler = output = None
+    if ctx.profile_dir is not None and daemon is not None:
+        output = ctx.profile_dir / f"{name}.txt"
+        # The load generator needs about a second to start and warm up before the phase begins.
+        sampler = await profile.record(daemon.process.pid, spec["duration_s"] + 1, output)
     result = await load(spec)
-    await sampler.wait()
-    if output.exists():
-        result["profile"] = asdict(profile.summarize_profile(output))
+    elapsed = time.monotonic() - started
+    result["cpu_percent"] = {
+        process: round(100 * (cpu_seconds(pid) - before[process]) / elapsed)
+        for process, pid in pids.items()
+    }
+    if sampler is not None and output is not None:
+        await sampler.wait()
+        if output.exists():
+            result["profile"] = asdict(profile.summarize_profile(output))
     return result
 
 
@@ -719,6 +740,11 @@ def render(results: dict[str, Any], table: list[Row]) -> str:
         outcomes = results["responder"].get(key, {}).get("outcomes")
         if outcomes is not None:
             lines.append(f"action outcomes, {key}: {outcomes or 'none'}")
+    for key in ("closed_c1", "closed_c32", "open_500", "open_1000"):
+        cpu = results["responder"].get(key, {}).get("cpu_percent")
+        if cpu is not None:
+            shares = ", ".join(f"{process} {percent} %" for process, percent in cpu.items())
+            lines.append(f"CPU during {key} (100 % is one core): {shares}")
     return "\n".join(lines)
 
 
