@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import json
 import os
 import platform
@@ -257,11 +256,8 @@ def write_config(directory: Path, kube_url: str, playbooks: int, port: int) -> P
         "server": {"host": "127.0.0.1", "port": port},
         "journal": {"path": str(directory / "journal.db")},
         "kubernetes": {"kubeconfig": str(kubeconfig), "required": True},
+        "auth": {"mode": "bearer", "token": BEARER_TOKEN},
     }
-    # NOTE: sink authentication is new and its settings may still change. A daemon without the
-    # auth module rejects the key, so the key is only written when the module exists.
-    if importlib.util.find_spec("responder.ingest.auth") is not None:
-        config["auth"] = {"mode": "bearer", "token": BEARER_TOKEN}
     config_path = directory / "responder.yaml"
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return config_path
