@@ -87,6 +87,8 @@ class SqliteJournal:
         self._requests: queue.SimpleQueue[
             tuple[Operation, asyncio.Future[Any], asyncio.AbstractEventLoop] | None
         ] = queue.SimpleQueue()
+        # Writes of record_soon and finish_soon not yet handed to the writer thread.
+        self._soon: list[tuple[Callable[[sqlite3.Connection], None], str]] = []
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -185,18 +187,65 @@ class SqliteJournal:
     def _submit(self, operation: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         if self._thread is None or not self._thread.is_alive():
             raise RuntimeError("the journal is not open")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._requests.put((operation, future, loop))
-        return future
+        # Queued writes go first: operations run in the order they were submitted, so a read
+        # finds every write submitted before it.
+        self._flush_soon()
+        return self._submit_unflushed(operation)
 
     async def _call(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         return await self._submit(operation)
 
-    def _later(self, operation: Callable[[sqlite3.Connection], None], what: str) -> None:
-        # Writes run in the order they were submitted, so a later read finds this one.
-        future = self._submit(operation)
-        future.add_done_callback(lambda done: _log_failure(done, what))
+    def _later(self, operation: Callable[[sqlite3.Connection], None], kind: str) -> None:
+        """Queue a write and hand every write queued in this pass of the event loop to the
+        writer thread as one operation.
+
+        Each hand-off to the thread costs the event loop more than the write itself: with one
+        operation per write, the benchmark's throughput at concurrency 32 was about 8 % lower
+        in two runs."""
+        if self._thread is None or not self._thread.is_alive():
+            raise RuntimeError("the journal is not open")
+        if not self._soon:
+            asyncio.get_running_loop().call_soon(self._flush_soon)
+        self._soon.append((operation, kind))
+
+    def _flush_soon(self) -> None:
+        writes, self._soon = self._soon, []
+        if not writes:
+            return
+        if self._thread is None or not self._thread.is_alive():
+            log.error(
+                "journal_write_failed",
+                write="queued",
+                writes=len(writes),
+                error="the journal is not open",
+            )
+            return
+
+        def write_each(connection: sqlite3.Connection) -> list[tuple[str, Exception]]:
+            failures: list[tuple[str, Exception]] = []
+            for write, kind in writes:
+                try:
+                    write(connection)
+                except (
+                    sqlite3.IntegrityError,
+                    sqlite3.InterfaceError,
+                    ValueError,
+                    OverflowError,
+                ) as error:
+                    # A value this statement cannot store, such as a lone surrogate: the
+                    # statement failed alone and the other writes go on. Other errors, such as
+                    # a full disk, fail the whole operation.
+                    failures.append((kind, error))
+            return failures
+
+        future = self._submit_unflushed(write_each)
+        future.add_done_callback(_log_failures)
+
+    def _submit_unflushed(self, operation: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._requests.put((operation, future, loop))
+        return future
 
     async def append(self, items: list[QueuedAlert]) -> None:
         rows = [_alert_row(item) for item in items]
@@ -263,6 +312,8 @@ class SqliteJournal:
     async def close(self) -> None:
         if self._thread is None:
             return
+        if self._thread.is_alive():
+            self._flush_soon()
         self._requests.put(None)
         await asyncio.to_thread(self._thread.join)
         self._thread = None
@@ -290,11 +341,15 @@ def _mark_done(alert_id: str, now_ns: int) -> Callable[[sqlite3.Connection], Non
     return update
 
 
-def _log_failure(future: asyncio.Future[Any], what: str) -> None:
-    if future.cancelled() or future.exception() is None:
+def _log_failures(future: asyncio.Future[list[tuple[str, Exception]]]) -> None:
+    if future.cancelled():
         return
     error = future.exception()
-    log.error("journal_write_failed", write=what, error=f"{type(error).__name__}: {error}")
+    if error is not None:
+        log.error("journal_write_failed", write="queued", error=f"{type(error).__name__}: {error}")
+        return
+    for kind, failure in future.result():
+        log.error("journal_write_failed", write=kind, error=f"{type(failure).__name__}: {failure}")
 
 
 def _settle_all(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from responder.store.journal import ACTION, NOTIFICATION, Decision, HistoryFilter, Retention
 from responder.store.queue import QueuedAlert
@@ -141,3 +143,69 @@ async def test_writer_survives_failing_operation(journal: SqliteJournal) -> None
     (item,) = items(1)
     await journal.append([item])
     assert [item.id] == [queued.id for queued in await journal.pending()]
+
+
+async def test_queued_writes_precede_a_read(journal: SqliteJournal) -> None:
+    (item,) = items(1)
+    await journal.append([item])
+    decisions = [
+        Decision(item.id, ACTION, step, "p", "label_pod", step, "success", f"step {step}")
+        for step in range(10)
+    ]
+    # Hold the writer thread, so that the operations handed to it wait in its queue.
+    started, release = threading.Event(), threading.Event()
+
+    def hold(connection: sqlite3.Connection) -> None:
+        started.set()
+        release.wait(5)
+
+    holding = journal._submit(hold)
+    assert await asyncio.to_thread(started.wait, 5)
+    for decision in decisions:
+        journal.record_soon(decision)
+    journal.finish_soon(item.id)
+    # No await since the writes were queued: the read is submitted behind them.
+    read = asyncio.ensure_future(journal.decisions(item.id))
+    await asyncio.sleep(0)
+    waiting = journal._requests.qsize()
+    release.set()
+    await holding
+    assert decisions == await read
+    assert [] == await journal.pending()
+    # The eleven writes went to the writer thread as one operation, then came the read.
+    assert 2 == waiting
+
+
+async def test_queued_write_fails_alone(journal: SqliteJournal) -> None:
+    (item,) = items(1)
+    await journal.append([item])
+    good = Decision(item.id, ACTION, 1, "p", "label_pod", 0, "success", "labelled")
+    bad = Decision(item.id, ACTION, 2, "p", "label_pod", 1, "success", "lone \ud800")
+    unknown = Decision("no-such-alert", ACTION, 3, "p", "label_pod", 0, "success", "")
+    with capture_logs() as logs:
+        journal.record_soon(good)
+        journal.record_soon(bad)
+        journal.record_soon(unknown)
+        journal.finish_soon(item.id)
+        assert [good] == await journal.decisions(item.id)
+        await asyncio.sleep(0)
+    assert [] == await journal.pending()
+    failures = [entry for entry in logs if entry["event"] == "journal_write_failed"]
+    assert ["record", "record"] == [entry["write"] for entry in failures]
+    assert failures[0]["error"].startswith("UnicodeEncodeError")
+    assert failures[1]["error"].startswith("IntegrityError")
+
+
+async def test_queued_write_after_close_raises(tmp_path: Path) -> None:
+    journal = await SqliteJournal(tmp_path / "journal.db").open()
+    (item,) = items(1)
+    await journal.append([item])
+    journal.finish_soon(item.id)
+    await journal.close()
+    with pytest.raises(RuntimeError, match="not open"):
+        journal.finish_soon(item.id)
+    again = await SqliteJournal(tmp_path / "journal.db").open()
+    try:
+        assert [] == await again.pending()
+    finally:
+        await again.close()
