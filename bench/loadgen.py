@@ -71,6 +71,9 @@ class Tally:
     sent_at: dict[str, int] = field(default_factory=dict)
     first_send: float | None = None
     last_answer: float = 0.0
+    first_cpu_s: float = 0.0
+    """CPU time of this process at the first send and at the last response."""
+    last_cpu_s: float = 0.0
 
     @property
     def ok(self) -> int:
@@ -94,6 +97,7 @@ async def post(
     tally.statuses[status] += 1
     tally.latencies_ms.append((now - started) * 1000)
     tally.last_answer = now
+    tally.last_cpu_s = time.process_time()
     return status
 
 
@@ -127,6 +131,7 @@ async def run_closed(spec: LoadSpec, *, retry_busy: bool) -> Tally:
         start = time.monotonic()
         end = start + spec.duration_s
         tally.first_send = start
+        tally.first_cpu_s = time.process_time()
 
         async def client() -> None:
             nonlocal next_index
@@ -158,6 +163,7 @@ async def run_open(spec: LoadSpec) -> Tally:
         offset = await warm_up(spec, factory, session)
         start = time.monotonic() + 0.05
         tally.first_send = start
+        tally.first_cpu_s = time.process_time()
         index = 0
         while index < total:
             now = time.monotonic()
@@ -201,6 +207,10 @@ def report(tally: Tally) -> dict[str, Any]:
         "throughput": tally.ok / elapsed if tally.ok else 0.0,
         "latency_ms": summarize(tally.latencies_ms),
         "send_lag_ms": summarize(tally.lags_ms),
+        "cpu_percent": round(100 * max(0.0, tally.last_cpu_s - tally.first_cpu_s) / elapsed),
+        # The measured part of the phase in CLOCK_MONOTONIC seconds, which every process of the
+        # machine shares.
+        "window": [tally.first_send or tally.last_answer, tally.last_answer],
         "sent_at": tally.sent_at,
     }
 

@@ -408,26 +408,30 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def profiled_load(
-    ctx: Context, daemon: Daemon | None, spec: dict[str, Any], name: str
+    ctx: Context,
+    spec: dict[str, Any],
+    name: str,
+    processes: dict[str, int],
+    daemon: Daemon | None = None,
 ) -> dict[str, Any]:
-    """Run a load and note the CPU share of the daemon and of the test server while it ran.
+    """Run a load and note the CPU share of each of ``processes`` (name to pid) while it ran.
 
     With ``--profile``, sample the daemon with py-spy meanwhile."""
-    pids = {"test server": ctx.kube.process.pid}
-    if daemon is not None:
-        pids["daemon"] = daemon.process.pid
-    before = {process: cpu_seconds(pid) for process, pid in pids.items()}
-    started = time.monotonic()
     sampler = output = None
     if ctx.profile_dir is not None and daemon is not None:
         output = ctx.profile_dir / f"{name}.txt"
         # The load generator needs about a second to start and warm up before the phase begins.
         sampler = await profile.record(daemon.process.pid, spec["duration_s"] + 1, output)
-    result = await load(spec)
-    elapsed = time.monotonic() - started
+    readings: list[tuple[float, dict[str, float]]] = []
+    reading = asyncio.create_task(read_cpu(processes, readings))
+    try:
+        result = await load(spec)
+    finally:
+        reading.cancel()
+    start, end = result.pop("window")
     result["cpu_percent"] = {
-        process: round(100 * (cpu_seconds(pid) - before[process]) / elapsed)
-        for process, pid in pids.items()
+        "load generator": result.pop("cpu_percent"),
+        **cpu_shares(readings, start, end),
     }
     if sampler is not None and output is not None:
         await sampler.wait()
@@ -436,16 +440,48 @@ async def profiled_load(
     return result
 
 
+CPU_READING_INTERVAL_S = 0.05
+
+
+async def read_cpu(processes: dict[str, int], readings: list[tuple[float, dict[str, float]]]):
+    """Append the CPU time of each process to ``readings`` every 50 ms until cancelled."""
+    while True:
+        now = time.monotonic()
+        readings.append((now, {name: cpu_seconds(pid) for name, pid in processes.items()}))
+        await asyncio.sleep(CPU_READING_INTERVAL_S)
+
+
+def cpu_shares(
+    readings: list[tuple[float, dict[str, float]]], start: float, end: float
+) -> dict[str, int]:
+    """Return each process's CPU share, in percent of a core, between the first and the last
+    reading inside the window from ``start`` to ``end``."""
+    inside = [reading for reading in readings if start <= reading[0] <= end]
+    if len(inside) < 2:
+        return {}
+    (first_at, first), (last_at, last) = inside[0], inside[-1]
+    return {name: round(100 * (last[name] - first[name]) / (last_at - first_at)) for name in first}
+
+
+def responder_processes(ctx: Context, daemon: Daemon) -> dict[str, int]:
+    return {"daemon": daemon.process.pid, "test server": ctx.kube.process.pid}
+
+
 async def bare_phases(ctx: Context, bare: Server) -> dict[str, Any]:
     plan = ctx.plan
     results: dict[str, Any] = {}
     for concurrency in CONCURRENCY:
         ctx.say(f"bare aiohttp: closed loop, concurrency {concurrency}")
         spec = closed_spec(bare.url, plan, concurrency, plan.throughput_s, f"b{concurrency}")
-        results[f"closed_c{concurrency}"] = await load(spec)
+        processes = {"bare app": bare.process.pid}
+        results[f"closed_c{concurrency}"] = await profiled_load(
+            ctx, spec, f"bare_c{concurrency}", processes
+        )
     for rate in plan.rates:
         ctx.say(f"bare aiohttp: open loop, {rate} alerts/s")
-        results[f"open_{rate}"] = await load(open_spec(bare.url, plan, rate, f"b{rate}"))
+        spec = open_spec(bare.url, plan, rate, f"b{rate}")
+        processes = {"bare app": bare.process.pid}
+        results[f"open_{rate}"] = await profiled_load(ctx, spec, f"bare_{rate}", processes)
     return results
 
 
@@ -458,7 +494,8 @@ async def responder_phases(ctx: Context, daemon: Daemon) -> dict[str, Any]:
         ctx.say(f"responder: closed loop, concurrency {concurrency}")
         spec = closed_spec(daemon.url, plan, concurrency, plan.throughput_s, f"c{concurrency}")
         await seed_for(ctx, spec)
-        result = await profiled_load(ctx, daemon, spec, f"closed_c{concurrency}")
+        processes = responder_processes(ctx, daemon)
+        result = await profiled_load(ctx, spec, f"closed_c{concurrency}", processes, daemon)
         result["drain_s"] = await daemon.wait_drained(plan.drain_limit_s)
         result["outcomes"] = daemon.action_outcomes()
         await arrivals(ctx.session, ctx.kube.url)
@@ -467,7 +504,8 @@ async def responder_phases(ctx: Context, daemon: Daemon) -> dict[str, Any]:
         ctx.say(f"responder: open loop, {rate} alerts/s")
         spec = open_spec(daemon.url, plan, rate, f"r{rate}")
         await seed_for(ctx, spec)
-        result = await profiled_load(ctx, daemon, spec, f"open_{rate}")
+        processes = responder_processes(ctx, daemon)
+        result = await profiled_load(ctx, spec, f"open_{rate}", processes, daemon)
         result["drain_s"] = await daemon.wait_drained(plan.drain_limit_s)
         result["outcomes"] = daemon.action_outcomes()
         calls = await arrivals(ctx.session, ctx.kube.url)
@@ -515,7 +553,8 @@ async def scaling_phases(ctx: Context) -> dict[str, Any]:
         try:
             spec = closed_spec(daemon.url, plan, SCALING_CONCURRENCY, plan.scaling_s, f"p{count}")
             await seed_for(ctx, spec)
-            result = await profiled_load(ctx, daemon, spec, f"playbooks_{count}")
+            processes = responder_processes(ctx, daemon)
+            result = await profiled_load(ctx, spec, f"playbooks_{count}", processes, daemon)
         finally:
             # No drain wait: only the acknowledgements count here, and the daemon finishes or
             # keeps pending what is left when it stops.
@@ -736,11 +775,13 @@ def render(results: dict[str, Any], table: list[Row]) -> str:
         outcomes = results["responder"].get(key, {}).get("outcomes")
         if outcomes is not None:
             lines.append(f"action outcomes, {key}: {outcomes or 'none'}")
-    for key in ("closed_c1", "closed_c32", "open_500", "open_1000"):
-        cpu = results["responder"].get(key, {}).get("cpu_percent")
-        if cpu is not None:
-            shares = ", ".join(f"{process} {percent} %" for process, percent in cpu.items())
-            lines.append(f"CPU during {key} (100 % is one core): {shares}")
+    lines.append("CPU share of each process during a phase (100 % is one core):")
+    for side in ("bare", "responder"):
+        for key in ("closed_c1", "closed_c32", "open_500", "open_1000"):
+            cpu = results[side].get(key, {}).get("cpu_percent")
+            if cpu is not None:
+                shares = ", ".join(f"{process} {percent} %" for process, percent in cpu.items())
+                lines.append(f"  {side} {key}: {shares}")
     return "\n".join(lines)
 
 
