@@ -1,9 +1,10 @@
 """Measure how fast ``responder serve`` acknowledges and acts on alerts, next to bare aiohttp.
 
-Run from the repository root: ``python -m bench.run`` (about 10 minutes on 2 cores, most of it
-the burst of 100,000 alerts) or ``--quick`` (a smoke run of under a minute whose figures mean
-little). BENCHMARKS.md describes the method and the figures of a full run. Every process here is
-started on 127.0.0.1 and stopped at the end:
+Run from the repository root: ``python -m bench.run`` (about 4 minutes on 2 cores, a third of
+it the burst of 100,000 alerts) or ``--quick`` (a smoke run of under a minute whose figures mean
+little). ``--repeat N`` runs everything N times and reports the median of each figure.
+BENCHMARKS.md describes the method and the figures of a full run. Every process here is started
+on 127.0.0.1 and stopped at the end:
 
 - the bare aiohttp app (``bench.bare``), the limit of this stack;
 - the Kubernetes API test server with 2 ms of latency per request (``bench.kubeapi``);
@@ -21,6 +22,7 @@ import os
 import platform
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -733,7 +735,8 @@ def _number(value: float | None) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
 
 
-def render(results: dict[str, Any], table: list[Row]) -> str:
+def render(results: dict[str, Any], table: list[Row], spreads: list[str] | None = None) -> str:
+    """Return the report as text; ``spreads`` gives the responder's range over repeated runs."""
     info = results["machine"]
     lines = [
         f"machine: {info['cores']} cores, {info['memory_gib']} GiB, {info['cpu']}; "
@@ -744,16 +747,21 @@ def render(results: dict[str, Any], table: list[Row]) -> str:
         "these cores.",
         "",
     ]
-    header = ("figure", "responder", "bare aiohttp", "ratio", "target", "result")
+    header: tuple[str, ...] = ("figure", "responder", "bare aiohttp", "ratio", "target", "result")
+    if spreads is not None:
+        runs = len(results["runs"])
+        lines.insert(-1, f"Each figure is the median of {runs} runs; 'range' is the responder's.")
+        header += ("range",)
     cells = [header]
-    for row in table:
+    for index, row in enumerate(table):
         verdict = ""
         if row.passed is not None:
             verdict = "PASS" if row.passed else "MISS"
         ratio = "-" if row.ratio is None else f"{row.ratio:.2f}"
-        cells.append(
-            (row.figure, _number(row.value), _number(row.bare), ratio, row.target, verdict)
-        )
+        line = (row.figure, _number(row.value), _number(row.bare), ratio, row.target, verdict)
+        if spreads is not None:
+            line += (spreads[index],)
+        cells.append(line)
     widths = [max(len(line[column]) for line in cells) for column in range(len(header))]
     for index, line in enumerate(cells):
         lines.append(
@@ -785,6 +793,18 @@ def render(results: dict[str, Any], table: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid count {text!r}: use a whole number of 1 or more"
+        )
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.run", description=__doc__.splitlines()[0]
@@ -800,6 +820,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         help="keep configs, journals, daemon logs and results.json here "
         "(default: a temporary directory)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=_at_least_one,
+        default=1,
+        metavar="N",
+        help="run everything N times and report the median of each figure (default 1)",
     )
     parser.add_argument(
         "--profile",
@@ -818,11 +845,45 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         else:
             workdir = args.workdir
         progress = args.output == "table"
-        results = await measure(plan, workdir, args.profile, progress)
+        runs = []
+        for number in range(1, args.repeat + 1):
+            directory = workdir if args.repeat == 1 else workdir / f"run-{number}"
+            runs.append(await measure(plan, directory, args.profile, progress))
+    results = runs[0] if len(runs) == 1 else {**median_results(runs), "runs": runs}
     results["machine"] = machine()
     results["plan"] = asdict(plan)
     results["figures"] = [{**asdict(row), "ratio": row.ratio} for row in rows(results, plan)]
     return results
+
+
+def median_results(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the results of the first run with every number replaced by the runs' median."""
+
+    def merge(values: list[Any]) -> Any:
+        first = values[0]
+        if isinstance(first, dict):
+            return {
+                key: merge([value[key] for value in values])
+                if all(isinstance(value, dict) and key in value for value in values)
+                else first[key]
+                for key in first
+            }
+        if all(isinstance(value, int | float) and not isinstance(value, bool) for value in values):
+            return statistics.median(values)
+        return first
+
+    merged: dict[str, Any] = merge(runs)
+    return merged
+
+
+def spreads(results: dict[str, Any], plan: Plan) -> list[str]:
+    """Return for each row of the table the responder's lowest and highest value in the runs."""
+    tables = [rows(run, plan) for run in results["runs"]]
+    ranges = []
+    for cells in zip(*tables, strict=True):
+        values = [row.value for row in cells if row.value is not None]
+        ranges.append(f"{_number(min(values))}-{_number(max(values))}" if values else "-")
+    return ranges
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -841,7 +902,8 @@ def main(argv: list[str] | None = None) -> int:
         print()
     else:
         plan = QUICK if args.quick else FULL
-        print(render(results, rows(results, plan)))
+        ranges = spreads(results, plan) if "runs" in results else None
+        print(render(results, rows(results, plan), ranges))
     return 0
 
 
