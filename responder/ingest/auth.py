@@ -39,6 +39,12 @@ REJECTION_LOG_INTERVAL_S = 60.0
 
 AuthMode = Literal["bearer", "basic", "none"]
 
+# A shorter token or password is open to guessing by a sender that tries many. 16 random
+# characters from a password generator, or the 64 of `openssl rand -hex 32`, are not.
+MIN_SECRET_LENGTH = 16
+# The value of deploy/base/secret.example.yaml, which must be replaced before use.
+PLACEHOLDER_PREFIX = "REPLACE-ME"
+
 
 class AuthSettings(BaseModel):
     """Authentication of requests to the sink; the health and metrics endpoints stay open."""
@@ -66,6 +72,8 @@ class AuthSettings(BaseModel):
                     "{file: PATH}) for mode bearer, or set auth.mode: none together with "
                     "auth.allow_unauthenticated: true to run without authentication"
                 )
+            else:
+                problems.extend(_weak("auth.token", self.token.get_secret_value()))
         elif self.mode == "basic":
             if not self.username:
                 problems.append("auth.username is missing: set it for mode basic")
@@ -79,6 +87,8 @@ class AuthSettings(BaseModel):
                     "auth.password is missing: set it for mode basic (a literal, {env: NAME} "
                     "or {file: PATH})"
                 )
+            else:
+                problems.extend(_weak("auth.password", self.password.get_secret_value()))
         elif not self.allow_unauthenticated:
             problems.append(
                 "auth.mode is none but auth.allow_unauthenticated is not true: anyone who can "
@@ -88,6 +98,21 @@ class AuthSettings(BaseModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _weak(name: str, secret: str) -> list[str]:
+    """Return the problem with a secret that is too short or still the placeholder.
+
+    The message never contains the secret."""
+    fix = "generate one with `openssl rand -hex 32`"
+    if secret.strip().upper().startswith(PLACEHOLDER_PREFIX):
+        return [f"{name} is still the placeholder of secret.example.yaml: {fix}"]
+    if len(secret) < MIN_SECRET_LENGTH:
+        return [
+            f"{name} has {len(secret)} characters, fewer than {MIN_SECRET_LENGTH}: a short "
+            f"secret can be guessed; {fix}"
+        ]
+    return []
 
 
 def _as_bytes(value: str) -> bytes:

@@ -26,7 +26,7 @@ from tests.kubeapi.server import KubeApiServer
 from tests.samples import sample_document
 from tests.serve import POD, REPO, Daemon, free_port, seed_shop, start_daemon, stop
 
-TOKEN = "e2e-sink-token"
+TOKEN = "e2e-sink-token-0042"
 AUTHORIZED = {"Authorization": f"Bearer {TOKEN}"}
 
 

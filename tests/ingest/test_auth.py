@@ -21,7 +21,7 @@ from tests.samples import sample_line
 TOKEN = "s3cr3t-token-with-enough-entropy"
 USER = "falco"
 # ':' '@' and '/' must be percent-encoded in a URL, as a Falco operator would write them.
-PASSWORD = "p@ss:w0rd/x"
+PASSWORD = "p@ss:w0rd/x-9d41f0c2"
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ async def test_basic_url_credentials_get_202(
     # Falco's http_output takes credentials only in the URL; libcurl sends them as basic auth,
     # and so does aiohttp.
     url = basic_server.make_url("/").with_user(USER).with_password(PASSWORD)
-    assert "p%40ss%3Aw0rd%2Fx@127.0.0.1" in str(url)
+    assert "p%40ss%3Aw0rd%2Fx-9d41f0c2@127.0.0.1" in str(url)
     status, answer, _ = await post(session, url)
     assert 202 == status
     assert 1 == answer["accepted"]
@@ -147,7 +147,7 @@ async def test_basic_url_wrong_password_gets_401(
 
 async def test_basic_utf8_password_gets_202(session: aiohttp.ClientSession, sink: Sink) -> None:
     # libcurl and Go send a non-ASCII password as its UTF-8 bytes.
-    password = "pässwörd"
+    password = "pässwörd-für-den-sink"
     server = await start(sink, AuthSettings(mode="basic", username=USER, password=password))
     try:
         headers = {"Authorization": aiohttp.encode_basic_auth(USER, password)}
@@ -251,6 +251,34 @@ def test_settings_basic_rejects_colon_user() -> None:
     with pytest.raises(ValidationError) as caught:
         AuthSettings(mode="basic", username="a:b", password="x")
     assert "contains ':'" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"mode": "bearer", "token": "t0k"}, "auth.token has 3 characters, fewer than 16"),
+        ({"mode": "bearer", "token": "15-characters.."}, "auth.token has 15 characters"),
+        ({"mode": "basic", "username": "falco", "password": "hunter2"}, "auth.password has 7"),
+        (
+            {"mode": "bearer", "token": "REPLACE-ME-with-a-random-token"},
+            "auth.token is still the placeholder",
+        ),
+    ],
+)
+def test_settings_reject_weak_secret(settings: dict[str, str], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        AuthSettings.model_validate(settings)
+    message = str(caught.value)
+    assert field in message
+    assert "openssl rand -hex 32" in message
+    secret = settings.get("token") or settings["password"]
+    assert secret not in message
+
+
+def test_settings_accept_16_characters() -> None:
+    settings = AuthSettings(mode="bearer", token="16-characters..!")
+    assert settings.token is not None
+    assert 16 == len(settings.token.get_secret_value())
 
 
 def test_settings_token_from_file(tmp_path: Path) -> None:
