@@ -82,6 +82,12 @@ def test_cidr_host_bits_at_load() -> None:
         IsolatePodParameters.model_validate({"allow_cidrs": ["10.0.0.1/8"]})
 
 
+@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0"])
+def test_cidr_of_everything_rejected(cidr: str) -> None:
+    with pytest.raises(ValidationError, match=r"allows every address, so the pod would not be"):
+        IsolatePodParameters.model_validate({"allow_cidrs": ["10.0.0.0/8", cidr]})
+
+
 def test_cidr_single_address() -> None:
     params = IsolatePodParameters.model_validate({"allow_cidrs": ["10.1.2.3", "fd00::/8"]})
     assert ["10.1.2.3/32", "fd00::/8"] == params.allow_cidrs

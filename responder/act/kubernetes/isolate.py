@@ -68,6 +68,11 @@ class IsolatePodParameters(Parameters):
                 raise ValueError(
                     f"invalid CIDR {value!r}: {error}; expected a network such as 10.0.0.0/8"
                 ) from None
+            if network.prefixlen == 0:
+                raise ValueError(
+                    f"allow_cidrs {value!r} allows every address, so the pod would not be "
+                    "isolated; list only the networks it may reach, such as 10.0.0.0/8"
+                )
             cidrs.append(str(network))
         return cidrs
 
