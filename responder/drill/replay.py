@@ -67,12 +67,14 @@ async def run_replay(
             "stopped_by": result.stopped_by,
             "summary": result.summary(),
         }
-    write_report(report, options, out, send)
+    # The file comes first: a reader of standard output that goes away, as "| head" does,
+    # ends the command at the next write.
     if options.html is not None:
         try:
             options.html.write_text(render_html(report), encoding="utf-8")
         except OSError as error:
             raise ConfigError(f"cannot write {str(options.html)!r}: {error.strerror}") from None
+    write_report(report, options, out, send)
     return 0
 
 

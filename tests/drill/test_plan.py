@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from responder.drill.record import Record
 from responder.drill.replay import ReplayOptions, run_replay
 from responder.ingest.alert import Alert
@@ -119,3 +121,20 @@ async def test_plan_duplicate_suppressed(tmp_path: Path) -> None:
     assert [] == report["alerts"][0]["suppressed"]
     assert 1 == len(report["alerts"][1]["suppressed"])
     assert {"suppressed": 1} == report["totals"]["refusals"]
+
+
+class ClosedPipe(io.StringIO):
+    """Standard output whose reader went away, as with ``| head``."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+async def test_plan_html_written_before_closed_pipe(tmp_path: Path) -> None:
+    recording = write_recording(tmp_path / "drill.jsonl", [shell_record()])
+    settings = load_settings(None, playbooks=[PLAYBOOKS])
+    html = tmp_path / "report.html"
+    options = ReplayOptions(output="json", html=html)
+    with pytest.raises(BrokenPipeError):
+        await run_replay(recording, settings, options, stdout=ClosedPipe())
+    assert html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
