@@ -83,6 +83,8 @@ class ActionSpec(Generic[P]):
     # Target kinds the action works on: "pod", "node" (a host alert, or a pod's node).
     targets: frozenset[str] = frozenset({"pod"})
     rbac: tuple[PolicyRule, ...] = ()
+    # The action changes the node, so the guards check the node's protection label too.
+    acts_on_node: bool = False
 
 
 class Registry:
@@ -118,6 +120,7 @@ def action(
     needs_kube: bool = True,
     targets: frozenset[str] = frozenset({"pod"}),
     rbac: tuple[PolicyRule, ...] = (),
+    acts_on_node: bool = False,
 ) -> Callable[[Callable[[ActionContext, P], Awaitable[ActionResult]]], ActionSpec[P]]:
     """Register an async function as the action ``name``."""
 
@@ -131,6 +134,7 @@ def action(
             needs_kube=needs_kube,
             targets=targets,
             rbac=rbac,
+            acts_on_node=acts_on_node,
         )
         ACTIONS.add(spec)
         return spec

@@ -47,10 +47,12 @@ REFUSAL_OUTCOMES = {
 }
 
 # The reads behind the protection label check. Without them every destructive action is rejected,
-# so the ClusterRole must grant them next to the actions' own rules.
+# so the ClusterRole must grant them next to the actions' own rules. Nodes are read only for an
+# action that changes a node.
 GUARD_RBAC = (
     PolicyRule("", "pods", ("get",)),
     PolicyRule("", "namespaces", ("get",)),
+    PolicyRule("", "nodes", ("get",)),
 )
 
 NANOSECONDS = 1_000_000_000
@@ -145,28 +147,44 @@ class Guards:
     async def _check_labels(
         self, spec: ActionSpec[Any], context: ActionContext
     ) -> ActionResult | None:
-        pod = context.pod
-        if pod is None:
-            # NOTE: a host alert names a node, and node labels are not checked.
+        pod, host = context.pod, context.host
+        if pod is None and (host is None or not spec.acts_on_node):
+            # Only an action that changes a node can act on a host alert.
             return None
         kube = context.kube
         if kube is None:
             if context.dry_run:
                 return None
+            target = f"pod {pod}" if pod is not None else f"node {host.node if host else ''}"
             reason = (
-                f"cannot read the protection label of pod {pod}: no Kubernetes client is "
+                f"cannot read the protection label of {target}: no Kubernetes client is "
                 "configured, and a target that cannot be checked is not acted on"
             )
             return self._refuse(spec, PROTECTION_LABEL, reason)
         label = self.settings.protection_label
-        subject = f"pod {pod}"
+        subject = ""
         try:
-            labels = await self._pod_labels(kube, pod)
-            if labels is not None and _is_set(labels.get(label)):
-                reason = f"{subject} has the label {label}=true; destructive actions skip it"
-                return self._refuse(spec, PROTECTION_LABEL, reason)
-            subject = f"namespace {pod.namespace}"
-            labels = await self._namespace_labels(kube, pod.namespace)
+            node_name = host.node if host is not None else None
+            if pod is not None:
+                subject = f"pod {pod}"
+                found = await _read(kube, kube.core.read_namespaced_pod, pod.pod, pod.namespace)
+                if _is_set(_labels(found).get(label)):
+                    reason = f"{subject} has the label {label}=true; destructive actions skip it"
+                    return self._refuse(spec, PROTECTION_LABEL, reason)
+                subject = f"namespace {pod.namespace}"
+                namespace = await _read(kube, kube.core.read_namespace, pod.namespace)
+                if _is_set(_labels(namespace).get(label)):
+                    reason = (
+                        f"{subject} has the label {label}=true; destructive actions skip its pods"
+                    )
+                    return self._refuse(spec, PROTECTION_LABEL, reason)
+                node_name = ((found or {}).get("spec") or {}).get("nodeName")
+            if spec.acts_on_node and node_name:
+                subject = f"node {node_name}"
+                node = await _read(kube, kube.core.read_node, node_name)
+                if _is_set(_labels(node).get(label)):
+                    reason = f"{subject} has the label {label}=true; destructive actions skip it"
+                    return self._refuse(spec, PROTECTION_LABEL, reason)
         except KubeError as error:
             context.log.warning(
                 "protection_label_read_failed",
@@ -179,29 +197,7 @@ class Guards:
                 "cannot be checked is not acted on"
             )
             return self._refuse(spec, PROTECTION_LABEL, reason)
-        if labels is not None and _is_set(labels.get(label)):
-            reason = f"{subject} has the label {label}=true; destructive actions skip its pods"
-            return self._refuse(spec, PROTECTION_LABEL, reason)
         return None
-
-    async def _pod_labels(self, kube: Kube, pod: PodTarget) -> dict[str, str] | None:
-        # A pod that is not found is left to the action's own target check, which reports it.
-        try:
-            found = await kube.read(kube.core.read_namespaced_pod, pod.pod, pod.namespace)
-        except KubeError as error:
-            if error.status == 404:
-                return None
-            raise
-        return dict((found.get("metadata") or {}).get("labels") or {})
-
-    async def _namespace_labels(self, kube: Kube, namespace: str) -> dict[str, str] | None:
-        try:
-            found = await kube.read(kube.core.read_namespace, namespace)
-        except KubeError as error:
-            if error.status == 404:
-                return None
-            raise
-        return dict((found.get("metadata") or {}).get("labels") or {})
 
     def _take_budget(self, spec: ActionSpec[Any], context: ActionContext) -> ActionResult | None:
         pod = context.pod
@@ -237,6 +233,20 @@ class Guards:
         self.refusals.labels(guard).inc()
         details = {"guard": guard, "outcome": REFUSAL_OUTCOMES[guard]}
         return ActionResult(spec.name, refusal_outcome(guard), reason, details=details)
+
+
+async def _read(kube: Kube, request: Any, *args: str) -> dict[str, Any] | None:
+    # An object that is not found is left to the action's own target check, which reports it.
+    try:
+        return await kube.read(request, *args)
+    except KubeError as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def _labels(found: dict[str, Any] | None) -> dict[str, Any]:
+    return dict(((found or {}).get("metadata") or {}).get("labels") or {})
 
 
 def _is_set(value: str | None) -> bool:

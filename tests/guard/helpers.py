@@ -64,6 +64,16 @@ def make_spec(name: str = "delete_pod", *, destructive: bool = True) -> ActionSp
 
 DELETE = make_spec()
 LABEL_POD = make_spec("label_pod", destructive=False)
+CORDON = ActionSpec(
+    name="cordon_node",
+    parameters=Parameters,
+    run=_never_run,
+    summary="test action",
+    destructive=True,
+    targets=frozenset({"pod", "node"}),
+    acts_on_node=True,
+)
+NODE = "node-1"
 
 
 def make_context(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
+from responder.act.base import load_builtin_actions
 from responder.act.kube import Kube
 from responder.act.results import Outcome
 from responder.clock import FakeClock
@@ -12,11 +13,13 @@ from responder.guard.budget import CLUSTER_SCOPE, InMemoryBudgetStore, namespace
 from responder.guard.policy import GUARD_RBAC, Guards
 from responder.guard.settings import BudgetSettings, GuardSettings, own_namespace
 from tests.guard.helpers import (
+    CORDON,
     DELETE,
     LABEL,
     LABEL_POD,
     NAMESPACE,
     NAMESPACE_PATH,
+    NODE,
     POD,
     POD_PATH,
     host_alert,
@@ -345,6 +348,73 @@ def test_refusals_start_at_zero(clock: FakeClock, registry: CollectorRegistry) -
     assert 0.0 == refusals(registry, "budget_namespace")
 
 
+async def test_label_on_node_of_host_alert(
+    kube_api: KubeApiServer, kube: Kube, clock: FakeClock, registry: CollectorRegistry
+) -> None:
+    kube_api.add_node(NODE, labels={LABEL: "true"})
+    guards = make_guards(clock, registry)
+    refused = await guards.check(CORDON, make_context(host_alert(), kube=kube))
+    assert refused is not None
+    assert Outcome.PROTECTED == refused.outcome
+    assert "protection_label" == refused.details["guard"]
+    assert f"node {NODE} has the label {LABEL}=true" in refused.reason
+    assert 0 == used(guards, CLUSTER_SCOPE, clock)
+
+
+async def test_label_on_node_of_pod(
+    kube_api: KubeApiServer, kube: Kube, clock: FakeClock, registry: CollectorRegistry
+) -> None:
+    kube_api.add_namespace(NAMESPACE)
+    kube_api.add_pod(NAMESPACE, POD, node_name=NODE)
+    kube_api.add_node(NODE, labels={LABEL: "true"})
+    guards = make_guards(clock, registry)
+    refused = await guards.check(CORDON, make_context(kube=kube))
+    assert refused is not None
+    assert f"node {NODE} has the label {LABEL}=true" in refused.reason
+    # Deleting the pod does not change the node, so the node's label does not protect it.
+    assert await guards.check(DELETE, make_context(kube=kube)) is None
+
+
+async def test_unlabelled_node_passes(
+    kube_api: KubeApiServer, kube: Kube, clock: FakeClock, registry: CollectorRegistry
+) -> None:
+    kube_api.add_node(NODE, labels={"kubernetes.io/os": "linux"})
+    guards = make_guards(clock, registry)
+    assert await guards.check(CORDON, make_context(host_alert(), kube=kube)) is None
+    assert 1 == len(kube_api.requests_to("GET", f"/api/v1/nodes/{NODE}"))
+
+
+async def test_missing_node_left_to_action(
+    kube: Kube, clock: FakeClock, registry: CollectorRegistry
+) -> None:
+    guards = make_guards(clock, registry)
+    assert await guards.check(CORDON, make_context(host_alert(), kube=kube)) is None
+
+
+async def test_label_node_read_fails_closed(
+    kube_api: KubeApiServer, kube: Kube, clock: FakeClock, registry: CollectorRegistry
+) -> None:
+    kube_api.add_node(NODE)
+    kube_api.fail_next("GET", f"/api/v1/nodes/{NODE}", 403)
+    guards = make_guards(clock, registry)
+    refused = await guards.check(CORDON, make_context(host_alert(), kube=kube))
+    assert refused is not None
+    assert "protection_label" == refused.details["guard"]
+    assert refused.reason.startswith(f"cannot read the labels of node {NODE}: ")
+
+
+async def test_label_node_without_kube(clock: FakeClock, registry: CollectorRegistry) -> None:
+    guards = make_guards(clock, registry)
+    refused = await guards.check(CORDON, make_context(host_alert()))
+    assert refused is not None
+    assert refused.reason.startswith(f"cannot read the protection label of node {NODE}")
+
+
+def test_cordon_acts_on_node() -> None:
+    specs = {spec.name: spec for spec in load_builtin_actions()}
+    assert ["cordon_node"] == [name for name, spec in specs.items() if spec.acts_on_node]
+
+
 def test_rbac_reads_labels() -> None:
     resources = {rule.resource for rule in GUARD_RBAC if "get" in rule.verbs}
-    assert {"pods", "namespaces"} == resources
+    assert {"pods", "namespaces", "nodes"} == resources

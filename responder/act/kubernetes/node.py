@@ -31,6 +31,7 @@ class CordonNodeParameters(Parameters):
     summary="Mark the alert's node unschedulable, as kubectl cordon does.",
     destructive=True,
     targets=frozenset({"pod", "node"}),
+    acts_on_node=True,
     rbac=(
         PolicyRule("", "pods", ("get",)),
         PolicyRule("", "nodes", ("get", "patch")),
