@@ -36,7 +36,7 @@ REQUEST_TIMEOUT_S = 10.0
 # is the response's Retry-After, as a well-behaved sender's would be, up to this bound.
 MAX_BUSY_PAUSE_S = 1.0
 # The token the benchmark configures in the daemon; the bare app ignores the header.
-BEARER_TOKEN = "bench-token"
+BEARER_TOKEN = "bench-token-2f8c51d9e04b"
 HEADERS = {"Content-Type": "application/json", "Authorization": f"Bearer {BEARER_TOKEN}"}
 
 

@@ -857,7 +857,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def median_results(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Return the results of the first run with every number replaced by the runs' median."""
+    """Return the results of the first run with every measured number replaced by the runs'
+    median. Figures derived from several numbers, such as ratios, are then computed from the
+    medians."""
 
     def merge(values: list[Any]) -> Any:
         first = values[0]
@@ -868,6 +870,9 @@ def median_results(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 else first[key]
                 for key in first
             }
+        if all(isinstance(value, int) and not isinstance(value, bool) for value in values):
+            # A count stays a whole number: the middle one, or the lower of the two middle ones.
+            return statistics.median_low(values)
         if all(isinstance(value, int | float) and not isinstance(value, bool) for value in values):
             return statistics.median(values)
         return first

@@ -17,16 +17,15 @@ import copy
 import json
 import os
 import ssl
-import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from random import Random
 from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
+from aiohttp.helpers import get_env_proxy_for_url
 from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client import (
     ApiClient,
@@ -38,6 +37,7 @@ from kubernetes_asyncio.client import (
     VersionApi,
 )
 from kubernetes_asyncio.client.exceptions import ApiException
+from yarl import URL
 
 from responder.errors import ConfigError, KubeError
 
@@ -271,9 +271,11 @@ async def _look_up_environment_once(api_client: ApiClient, configuration: Config
 
     kubernetes_asyncio opens its aiohttp session with ``trust_env=True``, and aiohttp then
     looks up ``~/.netrc`` and the proxy variables in a thread for each request: two thread
-    hand-offs per API call. The proxy variables (``HTTPS_PROXY``, ``NO_PROXY``...) are read here
-    once instead, and a proxy from the kubeconfig keeps precedence. ``~/.netrc`` is not read:
-    the API server is reached with the credentials of the kubeconfig or the service account.
+    hand-offs per API call. aiohttp's own lookup runs here once instead, with the same rules:
+    ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY``, proxy credentials from ``~/.netrc``, and
+    no proxy of scheme https. A proxy from the kubeconfig keeps precedence. ``~/.netrc`` is not
+    read for the API server itself, which gets the kubeconfig's or the service account's
+    credentials.
     """
     rest = api_client.rest_client
     if rest.proxy is None:
@@ -290,10 +292,15 @@ async def _look_up_environment_once(api_client: ApiClient, configuration: Config
 
 
 def _environment_proxy(url: str) -> str | None:
-    parts = urlsplit(url)
-    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+    """Return the proxy for ``url`` from the environment, with its credentials, or None."""
+    try:
+        proxy, auth = get_env_proxy_for_url(URL(url))
+    except LookupError:
         return None
-    return urllib.request.getproxies().get(parts.scheme)
+    if auth is not None:
+        # aiohttp takes credentials from the proxy URL for plain and tunnelled requests alike.
+        proxy = proxy.with_user(auth.login).with_password(auth.password)
+    return str(proxy)
 
 
 def _ssl_context(configuration: Configuration) -> ssl.SSLContext:

@@ -66,6 +66,18 @@ MAX_BATCH = 2048
 
 Operation = Callable[[sqlite3.Connection], Any]
 
+# Errors of one statement that leave the transaction usable: a constraint, or a value that
+# cannot be bound (a lone surrogate, an integer over 64 bits, a type sqlite3 cannot store).
+STATEMENT_ERRORS = (
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.ProgrammingError,
+    sqlite3.InterfaceError,
+    ValueError,
+    TypeError,
+    OverflowError,
+)
+
 
 class SqliteJournal:
     """A ``Journal`` in one SQLite file."""
@@ -226,12 +238,7 @@ class SqliteJournal:
             for write, kind in writes:
                 try:
                     write(connection)
-                except (
-                    sqlite3.IntegrityError,
-                    sqlite3.InterfaceError,
-                    ValueError,
-                    OverflowError,
-                ) as error:
+                except STATEMENT_ERRORS as error:
                     # A value this statement cannot store, such as a lone surrogate: the
                     # statement failed alone and the other writes go on. Other errors, such as
                     # a full disk, fail the whole operation.

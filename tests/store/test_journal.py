@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -182,18 +183,22 @@ async def test_queued_write_fails_alone(journal: SqliteJournal) -> None:
     good = Decision(item.id, ACTION, 1, "p", "label_pod", 0, "success", "labelled")
     bad = Decision(item.id, ACTION, 2, "p", "label_pod", 1, "success", "lone \ud800")
     unknown = Decision("no-such-alert", ACTION, 3, "p", "label_pod", 0, "success", "")
+    # A type sqlite3 cannot bind.
+    unbindable = Decision(item.id, ACTION, 4, "p", "label_pod", Decimal(2), "success", "")  # type: ignore[arg-type]
     with capture_logs() as logs:
         journal.record_soon(good)
         journal.record_soon(bad)
         journal.record_soon(unknown)
+        journal.record_soon(unbindable)
         journal.finish_soon(item.id)
         assert [good] == await journal.decisions(item.id)
         await asyncio.sleep(0)
     assert [] == await journal.pending()
     failures = [entry for entry in logs if entry["event"] == "journal_write_failed"]
-    assert ["record", "record"] == [entry["write"] for entry in failures]
+    assert ["record", "record", "record"] == [entry["write"] for entry in failures]
     assert failures[0]["error"].startswith("UnicodeEncodeError")
     assert failures[1]["error"].startswith("IntegrityError")
+    assert failures[2]["error"].startswith("ProgrammingError")
 
 
 async def test_queued_write_after_close_raises(tmp_path: Path) -> None:
