@@ -18,7 +18,7 @@ from responder.act.kube import Kube
 from responder.act.results import ActionResult, Outcome
 from responder.act.run import RunOptions, run_playbook
 from responder.guard.policy import Guards
-from responder.guard.suppress import Suppressor
+from responder.guard.suppress import RETRY_LATER, Suppressor
 from responder.ingest.alert import HostTarget, PodTarget
 from responder.match.loader import LoadedPlaybook
 from responder.match.matcher import Matcher
@@ -40,9 +40,6 @@ log = structlog.get_logger("responder.pipeline")
 
 # Outcomes of guards that rejected an action. Notifications add a note for each.
 REFUSALS = frozenset({Outcome.PROTECTED, Outcome.STALE, Outcome.BUDGET_EXHAUSTED})
-# Outcomes after which the next identical alert may respond again, despite dedup and cooldown:
-# the action did not happen, for a reason that may be gone by the next alert.
-RETRY_LATER = frozenset({Outcome.FAILED, Outcome.STALE, Outcome.BUDGET_EXHAUSTED, Outcome.NOT_RUN})
 
 
 @dataclass(frozen=True)

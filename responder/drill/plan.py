@@ -27,7 +27,7 @@ from responder.drill.record import Record
 from responder.drill.report import ActionRow, AlertRow, DrillReport
 from responder.guard.policy import Guards
 from responder.guard.settings import GuardSettings, SuppressSettings
-from responder.guard.suppress import Suppressor
+from responder.guard.suppress import RETRY_LATER, Suppressor
 from responder.ingest.alert import Alert, PodTarget, Timestamp
 from responder.match.loader import LoadedPlaybook
 from responder.match.matcher import Matcher
@@ -131,6 +131,7 @@ class _Planner:
             window = self.options.suppress.dedup_window_s
             row.suppressed.append(f"duplicate of an alert in the last {window:g} s")
             return row
+        unfinished: list[str] = []
         for loaded in self.matcher.match(alert):
             row.playbooks.append(loaded.name)
             cooldown_s = getattr(loaded.playbook, "cooldown_s", None)
@@ -139,8 +140,14 @@ class _Planner:
             else:
                 results = await self._run(loaded, alert, f"plan-{index:06d}")
                 row.actions.extend(self._rows(loaded.name, results, row.offset_s))
+                if any(result.outcome in RETRY_LATER for result in results):
+                    unfinished.append(loaded.name)
             if loaded.playbook.stop:
                 break
+        if unfinished:
+            # As the daemon does: a response that failed or was refused does not hold back
+            # the next identical alert.
+            self.suppressor.retry_later(alert, unfinished)
         return row
 
     async def _run(

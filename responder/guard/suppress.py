@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
+from responder.act.results import Outcome
 from responder.clock import Clock
 from responder.guard.settings import SuppressSettings
 from responder.guard.suppress_store import (
@@ -27,6 +28,10 @@ from responder.guard.suppress_store import (
     SuppressionStore,
 )
 from responder.ingest.alert import Alert
+
+# Outcomes after which the next identical alert may respond again, despite dedup and cooldown:
+# the action did not happen, for a reason that may be gone by the next alert.
+RETRY_LATER = frozenset({Outcome.FAILED, Outcome.STALE, Outcome.BUDGET_EXHAUSTED, Outcome.NOT_RUN})
 
 log = structlog.get_logger("responder.guard")
 

@@ -123,6 +123,21 @@ async def test_plan_duplicate_suppressed(tmp_path: Path) -> None:
     assert {"suppressed": 1} == report["totals"]["refusals"]
 
 
+async def test_plan_refused_alert_not_suppressed(tmp_path: Path) -> None:
+    # The daemon lets the next identical alert respond when a guard refused the first one.
+    record = sample_document("falco-direct", 2)
+    late_ns = Alert.model_validate(record).time.epoch_ns + 3600 * 10**9
+    late = [Record(late_ns, record), Record(late_ns + 10**9, record)]
+    recording = write_recording(tmp_path / "drill.jsonl", late)
+    settings = load_settings(None, playbooks=[PLAYBOOKS])
+    out = io.StringIO()
+    await run_replay(recording, settings, ReplayOptions(output="json"), stdout=out)
+    first, second = json.loads(out.getvalue())["alerts"]
+    assert [] == second["suppressed"]
+    outcomes = [{a["name"]: a["outcome"] for a in row["actions"]} for row in (first, second)]
+    assert ["stale", "stale"] == [row["delete_pod"] for row in outcomes]
+
+
 class ClosedPipe(io.StringIO):
     """Standard output whose reader went away, as with ``| head``."""
 
