@@ -163,20 +163,21 @@ def _load_playbook(
     try:
         playbook = Playbook.model_validate(raw)
     except ValidationError as error:
-        return [f"{where}: {message}" for message in describe_errors(error, Playbook)]
+        found = [f"{where}: {message}" for message in describe_errors(error, Playbook)]
+        # The steps that are well formed are checked too, so that one run of `check` lists
+        # every problem of the playbook, not the action problems only after the others.
+        raw_steps = raw.get("actions") if isinstance(raw, dict) else None
+        for index, raw_step in enumerate(raw_steps if isinstance(raw_steps, list) else []):
+            try:
+                step = Step.model_validate(raw_step)
+            except ValidationError:
+                continue
+            found.extend(_check_step(where, index, step, registry, []))
+        return list(dict.fromkeys(found))
     errors: list[LoadedPlaybook | str] = []
     steps: list[LoadedStep] = []
     for index, step in enumerate(playbook.actions):
-        step_where = f"{where}: actions[{index}] ({step.action})"
-        spec = registry.get(step.action)
-        if spec is None:
-            allowed = ", ".join(registry.names())
-            errors.append(f"{step_where}: unknown action {step.action!r}; allowed: {allowed}")
-            continue
-        problems = _check_parameters(spec, step.parameters)
-        errors.extend(f"{step_where}: {problem}" for problem in problems)
-        if not problems:
-            steps.append(LoadedStep(step, spec, _has_templates(step.parameters)))
+        errors.extend(_check_step(where, index, step, registry, steps))
     for name in playbook.notify:
         if notifiers is not None and name not in notifiers:
             known = ", ".join(sorted(notifiers)) or "none are configured"
@@ -186,6 +187,21 @@ def _load_playbook(
     if errors:
         return errors
     return [LoadedPlaybook(playbook, path, position, tuple(steps))]
+
+
+def _check_step(
+    where: str, index: int, step: Step, registry: Registry, steps: list[LoadedStep]
+) -> list[str]:
+    """Return the problems of one step; append it to ``steps`` when it has none."""
+    step_where = f"{where}: actions[{index}] ({step.action})"
+    spec = registry.get(step.action)
+    if spec is None:
+        allowed = ", ".join(registry.names())
+        return [f"{step_where}: unknown action {step.action!r}; allowed: {allowed}"]
+    problems = _check_parameters(spec, step.parameters)
+    if not problems:
+        steps.append(LoadedStep(step, spec, _has_templates(step.parameters)))
+    return [f"{step_where}: {problem}" for problem in problems]
 
 
 def _check_parameters(spec: ActionSpec[Any], parameters: dict[str, Any]) -> list[str]:

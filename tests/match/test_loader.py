@@ -131,6 +131,27 @@ def test_errors_name_file_playbook_field(
     assert [] == report.playbooks
 
 
+def test_schema_and_action_errors_together(write: Write, registry: Registry) -> None:
+    path = write(
+        """
+playbooks:
+  - name: shell
+    match: {rules: [Terminal shell in container], colour: red}
+    actions:
+      - action: label_pod
+        parameters: {set: {"bad key!": x}, wrong: 1}
+      - action: reboot_node
+      - {action: label_pod, extra: 1}
+"""
+    )
+    report = load_playbooks([path], registry=registry)
+    assert 4 == len(report.errors)
+    assert "match.colour: unknown key" in report.errors[0]
+    assert "actions.2.extra: unknown key" in report.errors[1]
+    assert "actions[0] (label_pod): parameters.wrong: unknown key" in report.errors[2]
+    assert "actions[1] (reboot_node): unknown action 'reboot_node'" in report.errors[3]
+
+
 def test_duplicate_names_rejected(write: Write, registry: Registry) -> None:
     first = write(VALID, "a.yaml")
     write(VALID, "b.yaml")
