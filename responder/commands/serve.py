@@ -10,6 +10,7 @@ import structlog
 from aiohttp import web
 
 from responder.daemon import build_app, load_playbook_set
+from responder.drill.record import check_writable
 from responder.errors import ConfigError
 from responder.ingest.auth import warn_if_open
 from responder.ingest.tls import server_ssl_context
@@ -23,6 +24,8 @@ def serve(config: Path | None, overrides: dict[str, Any]) -> int:
     """Run the daemon in the foreground; return the exit status."""
     settings = load_settings(config, **overrides)
     configure_logging(settings.log_format, settings.log_level)
+    if settings.record is not None:
+        check_writable(settings.record)
     report = load_playbook_set(settings)
     if not report.ok:
         raise ConfigError(

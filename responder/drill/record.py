@@ -53,6 +53,20 @@ def format_record(received_ns: int, alert: dict[str, Any]) -> str:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
+def check_writable(path: Path) -> None:
+    """Create the recording at ``path`` if it does not exist, as ``append_records`` would.
+
+    Raises ConfigError that names the path when it cannot be written, so that ``serve
+    --record`` fails at start rather than on every request."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write the recording {str(path)!r}: {error.strerror}; choose a writable "
+            "file for --record"
+        ) from None
+
+
 def append_records(path: Path, received_ns: int, alerts_raw: list[dict[str, Any]]) -> None:
     """Append the alerts of one request to the recording at ``path``, all received together.
 

@@ -73,7 +73,8 @@ class AuthSettings(BaseModel):
                     "auth.allow_unauthenticated: true to run without authentication"
                 )
             else:
-                problems.extend(_weak("auth.token", self.token.get_secret_value()))
+                token = self.token.get_secret_value()
+                problems.extend(_unsendable(token) or _weak("auth.token", token))
         elif self.mode == "basic":
             if not self.username:
                 problems.append("auth.username is missing: set it for mode basic")
@@ -100,12 +101,30 @@ class AuthSettings(BaseModel):
         return self
 
 
+def _unsendable(token: str) -> list[str]:
+    """Return the problem with a bearer token that no Authorization header can match.
+
+    The sink strips the header, so a token with spaces or a newline around it never matches,
+    and a control or format character (such as a byte-order mark) is invisible in a config."""
+    if token != token.strip():
+        return [
+            "auth.token starts or ends with whitespace, such as the newline of a file or an "
+            "environment variable, which no sender can present; remove it"
+        ]
+    if not token.isprintable():
+        return [
+            "auth.token contains a control or format character, such as a byte-order mark; "
+            "write it as plain text, for example the output of `openssl rand -hex 32`"
+        ]
+    return []
+
+
 def _weak(name: str, secret: str) -> list[str]:
     """Return the problem with a secret that is too short or still the placeholder.
 
     The message never contains the secret."""
     fix = "generate one with `openssl rand -hex 32`"
-    if secret.strip().upper().startswith(PLACEHOLDER_PREFIX):
+    if secret.strip().lstrip("\ufeff").upper().startswith(PLACEHOLDER_PREFIX):
         return [f"{name} is still the placeholder of secret.example.yaml: {fix}"]
     if len(secret) < MIN_SECRET_LENGTH:
         return [

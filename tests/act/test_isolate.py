@@ -82,10 +82,24 @@ def test_cidr_host_bits_at_load() -> None:
         IsolatePodParameters.model_validate({"allow_cidrs": ["10.0.0.1/8"]})
 
 
-@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0"])
-def test_cidr_of_everything_rejected(cidr: str) -> None:
-    with pytest.raises(ValidationError, match=r"allows every address, so the pod would not be"):
-        IsolatePodParameters.model_validate({"allow_cidrs": ["10.0.0.0/8", cidr]})
+@pytest.mark.parametrize(
+    ("cidrs", "version"),
+    [
+        (["0.0.0.0/0"], 4),
+        (["10.0.0.0/8", "::/0"], 6),
+        (["0.0.0.0/1", "128.0.0.0/1"], 4),
+        (["::/1", "8000::/1", "10.0.0.0/8"], 6),
+    ],
+)
+def test_cidrs_of_everything_rejected(cidrs: list[str], version: int) -> None:
+    expected = rf"together allow every IPv{version} address, so the pod would not be isolated"
+    with pytest.raises(ValidationError, match=expected):
+        IsolatePodParameters.model_validate({"allow_cidrs": cidrs})
+
+
+def test_cidrs_of_one_family_pass() -> None:
+    cidrs = ["0.0.0.0/1", "128.0.0.0/2", "fd00::/8"]
+    assert cidrs == IsolatePodParameters.model_validate({"allow_cidrs": cidrs}).allow_cidrs
 
 
 def test_cidr_single_address() -> None:

@@ -120,3 +120,22 @@ def test_export_then_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     report = json.loads(capsys.readouterr().out)
     assert 0 == status
     assert ["shell-in-container"] == report["alerts"][0]["playbooks"]
+
+
+def test_serve_rejects_unwritable_recording(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    playbooks = tmp_path / "playbooks.yaml"
+    playbooks.write_text("playbooks: []\n")
+    config = tmp_path / "responder.yaml"
+    config.write_text(
+        f"playbooks: [{playbooks}]\n"
+        "auth: {mode: none, allow_unauthenticated: true}\n"
+        f"journal: {{path: {tmp_path / 'journal.db'}}}\n"
+    )
+    target = tmp_path / "missing" / "drill.jsonl"
+    status = main(["serve", "--config", str(config), "--record", str(target)])
+    assert 0 != status
+    error = capsys.readouterr().err
+    assert f"cannot write the recording '{target}': No such file or directory" in error
+    assert not (tmp_path / "journal.db").exists()

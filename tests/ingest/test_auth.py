@@ -275,6 +275,35 @@ def test_settings_reject_weak_secret(settings: dict[str, str], field: str) -> No
     assert secret not in message
 
 
+@pytest.mark.parametrize(
+    ("token", "problem"),
+    [
+        (" " * 16, "starts or ends with whitespace"),
+        ("abc" + " " * 13, "starts or ends with whitespace"),
+        ("0123456789abcdef\n", "starts or ends with whitespace"),
+        ("\ufeff0123456789abcdef", "contains a control or format character"),
+        ("0123456789\x07abcdef", "contains a control or format character"),
+    ],
+)
+def test_settings_reject_unsendable_token(token: str, problem: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        AuthSettings(mode="bearer", token=token)
+    assert f"auth.token {problem}" in str(caught.value)
+
+
+def test_settings_reject_placeholder_after_bom() -> None:
+    with pytest.raises(ValidationError) as caught:
+        AuthSettings(mode="basic", username="falco", password="\ufeffREPLACE-ME-password-1")
+    assert "auth.password is still the placeholder" in str(caught.value)
+
+
+def test_settings_token_from_env_newline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SINK_TOKEN", "0123456789abcdef0123\n")
+    with pytest.raises(ValidationError) as caught:
+        AuthSettings.model_validate({"mode": "bearer", "token": {"env": "SINK_TOKEN"}})
+    assert "auth.token starts or ends with whitespace" in str(caught.value)
+
+
 def test_settings_accept_16_characters() -> None:
     settings = AuthSettings(mode="bearer", token="16-characters..!")
     assert settings.token is not None

@@ -68,12 +68,8 @@ class IsolatePodParameters(Parameters):
                 raise ValueError(
                     f"invalid CIDR {value!r}: {error}; expected a network such as 10.0.0.0/8"
                 ) from None
-            if network.prefixlen == 0:
-                raise ValueError(
-                    f"allow_cidrs {value!r} allows every address, so the pod would not be "
-                    "isolated; list only the networks it may reach, such as 10.0.0.0/8"
-                )
             cidrs.append(str(network))
+        _reject_everything(cidrs)
         return cidrs
 
     @field_validator("allow_namespaces")
@@ -104,6 +100,23 @@ class IsolatePodParameters(Parameters):
             cidrs=tuple(self.allow_cidrs),
             namespaces=tuple(self.allow_namespaces),
         )
+
+
+def _reject_everything(cidrs: list[str]) -> None:
+    """Raise ValueError when the networks together cover every IPv4 or every IPv6 address."""
+    networks = [ipaddress.ip_network(cidr) for cidr in cidrs]
+    families: list[tuple[int, list[Any]]] = [
+        (4, [network for network in networks if isinstance(network, ipaddress.IPv4Network)]),
+        (6, [network for network in networks if isinstance(network, ipaddress.IPv6Network)]),
+    ]
+    for version, family in families:
+        merged = list(ipaddress.collapse_addresses(family))
+        if len(merged) == 1 and merged[0].prefixlen == 0:
+            listed = ", ".join(str(network) for network in family)
+            raise ValueError(
+                f"allow_cidrs {listed} together allow every IPv{version} address, so the pod "
+                "would not be isolated; list only the networks it may reach, such as 10.0.0.0/8"
+            )
 
 
 def _raise_if(problem: str | None, kind: str) -> None:
