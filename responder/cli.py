@@ -120,7 +120,17 @@ def _add_replay_parser(commands: Any) -> None:
     )
     send = replay.add_argument_group("sending to a running responder")
     send.add_argument("--to", metavar="URL", help="POST the alerts to this responder sink")
-    send.add_argument("--token", help="bearer token sent in the Authorization header")
+    token = send.add_mutually_exclusive_group()
+    token.add_argument(
+        "--token",
+        help="bearer token sent in the Authorization header (visible to ps; prefer --token-file)",
+    )
+    token.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help="read the bearer token from FILE; a trailing newline is dropped",
+    )
     send.add_argument(
         "--no-drill-mark",
         action="store_true",
@@ -268,6 +278,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_USAGE
 
 
+def _token(literal: str | None, path: Path | None) -> str | None:
+    if path is None:
+        return literal
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read --token-file {str(path)!r}: {error}") from None
+
+
 def _replay(args: argparse.Namespace) -> int:
     from responder.commands.replay import replay
     from responder.drill.replay import ReplayOptions
@@ -277,7 +296,7 @@ def _replay(args: argparse.Namespace) -> int:
     if args.to:
         send = SendOptions(
             url=args.to,
-            token=args.token,
+            token=_token(args.token, args.token_file),
             drill_mark=not args.no_drill_mark,
             concurrency=args.concurrency,
             speed=args.speed,

@@ -260,7 +260,13 @@ async def _json_body(operation: str, response: aiohttp.ClientResponse) -> dict[s
         raise _api_error(operation, error)
     if not data:
         return {}
-    body = json.loads(data)
+    try:
+        body = json.loads(data)
+    except ValueError:
+        start = data[:80].decode("utf-8", "replace")
+        raise ValueError(
+            f"the response body is not JSON (Content-Type {response.content_type}): {start!r}"
+        ) from None
     if not isinstance(body, dict):
         raise ValueError(f"the response body is a JSON {type(body).__name__}, not an object")
     return body

@@ -260,3 +260,31 @@ async def test_https_scheme_proxy_is_ignored(
         await kube.close()
     assert [] == proxy
     assert 1 == len(kube_api.requests_to("GET", "/version*"))
+
+
+async def test_read_html_body_named(tmp_path: Path) -> None:
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="<html>login required</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/version/", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    kube = await Kube.connect(kubeconfig=kubeconfig)
+    try:
+        with pytest.raises(KubeError) as caught:
+            await kube.read(kube.version.get_code)
+    finally:
+        await kube.close()
+        await runner.cleanup()
+    assert "InvalidRequest" == caught.value.reason
+    assert "not JSON (Content-Type text/html): '<html>login required</html>'" in str(caught.value)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import sys
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -121,3 +123,19 @@ async def test_daemon_html_escapes_output(tmp_path: Path, daemon: Daemon) -> Non
     assert 0 == parser.scripts
     assert SCRIPT not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+async def test_daemon_token_from_file(tmp_path: Path, daemon: Daemon) -> None:
+    recording = write_recording(tmp_path / "drill.jsonl", drill_records())
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n", encoding="utf-8")
+    command = [sys.executable, "-m", "responder", "replay", str(recording), "--retime"]
+    command += ["--to", daemon.url + "/", "--token-file", str(token_file)]
+    command += ["--output", "json", "--wait", "10"]
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert 0 == process.returncode, stderr.decode()
+    assert 3 == json.loads(stdout)["send"]["accepted"]
+    assert TOKEN.encode() not in stdout + stderr
