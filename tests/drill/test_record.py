@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,9 +124,7 @@ def test_export_then_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert ["shell-in-container"] == report["alerts"][0]["playbooks"]
 
 
-def test_serve_rejects_unwritable_recording(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_serve_rejects_unwritable_recording(tmp_path: Path) -> None:
     playbooks = tmp_path / "playbooks.yaml"
     playbooks.write_text("playbooks: []\n")
     config = tmp_path / "responder.yaml"
@@ -134,8 +134,11 @@ def test_serve_rejects_unwritable_recording(
         f"journal: {{path: {tmp_path / 'journal.db'}}}\n"
     )
     target = tmp_path / "missing" / "drill.jsonl"
-    status = main(["serve", "--config", str(config), "--record", str(target)])
-    assert 0 != status
-    error = capsys.readouterr().err
-    assert f"cannot write the recording '{target}': No such file or directory" in error
+    # A process of its own: serve configures logging for the whole process.
+    command = [sys.executable, "-m", "responder", "serve", "--config", str(config)]
+    finished = subprocess.run(
+        [*command, "--record", str(target)], capture_output=True, text=True, timeout=60
+    )
+    assert 0 != finished.returncode
+    assert f"cannot write the recording '{target}': No such file or directory" in finished.stderr
     assert not (tmp_path / "journal.db").exists()
