@@ -97,6 +97,9 @@ async def test_label_remove(kube: Kube, kube_api: KubeApiServer) -> None:
     assert Outcome.SUCCESS == result.outcome
     assert {"app": "frontend"} == pod_labels(kube_api)
     assert {"falco.org/rule": None, "absent": None} == request.body["metadata"]["labels"]
+    # label_pod does not read the pod, so it cannot tell which labels were set.
+    expected = "labelled removed falco.org/rule if set, removed absent if set"
+    assert f"pod {NAMESPACE}/{POD} {expected}" == result.reason
 
 
 async def test_label_sanitizes_rule(kube: Kube, kube_api: KubeApiServer) -> None:
@@ -171,10 +174,20 @@ async def test_annotate_keeps_value(kube: Kube, kube_api: KubeApiServer) -> None
 
 async def test_annotate_remove(kube: Kube, kube_api: KubeApiServer) -> None:
     seed_pod(kube_api, annotations={"falco.org/output": "x", "keep": "y"})
-    params = AnnotatePodParameters(remove=["falco.org/output"])
+    params = AnnotatePodParameters(remove=["falco.org/output", "absent"])
     result = await annotate_pod.run(context(kube), params)
     assert Outcome.SUCCESS == result.outcome
     assert {"keep": "y"} == pod_annotations(kube_api)
+    expected = "annotated removed falco.org/output; absent was not set"
+    assert f"pod {NAMESPACE}/{POD} {expected}" == result.reason
+
+
+async def test_annotate_remove_absent_only(kube: Kube, kube_api: KubeApiServer) -> None:
+    seed_pod(kube_api, annotations={"keep": "y"})
+    result = await annotate_pod.run(context(kube), AnnotatePodParameters(remove=["absent"]))
+    assert Outcome.SKIPPED == result.outcome
+    assert f"nothing to change on pod {NAMESPACE}/{POD}: absent was not set" == result.reason
+    assert [] == kube_api.requests_to("PATCH", POD_PATH)
 
 
 async def test_annotate_cut_to_limit(kube: Kube, kube_api: KubeApiServer) -> None:

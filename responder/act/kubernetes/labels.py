@@ -78,7 +78,7 @@ def plan_labels(params: MetadataParameters) -> MetadataChange:
             change.notes.append(f"rewrote the value of {key} into a valid label value")
         change.patch[key] = clean
         change.applied.append(f"{key}={clean}")
-    _plan_removals(params.remove, change)
+    _plan_removals(params.remove, change, None)
     return change
 
 
@@ -104,11 +104,15 @@ def plan_annotations(params: MetadataParameters, current: dict[str, str]) -> Met
         budget -= len(key) + len(value)
         change.patch[key] = value
         change.applied.append(key)
-    _plan_removals(params.remove, change)
+    _plan_removals(params.remove, change, current)
     return change
 
 
-def _plan_removals(keys: list[str], change: MetadataChange) -> None:
+def _plan_removals(
+    keys: list[str], change: MetadataChange, current: dict[str, str] | None
+) -> None:
+    """Add the removals to the patch. ``current`` is None when the pod was not read, as for
+    labels, and the sentence then says that the key may not have been set."""
     for key in keys:
         if key in change.patch:
             continue
@@ -116,8 +120,11 @@ def _plan_removals(keys: list[str], change: MetadataChange) -> None:
         if problem is not None:
             change.notes.append(f"skipped {problem}")
             continue
+        if current is not None and key not in current:
+            change.notes.append(f"{key} was not set")
+            continue
         change.patch[key] = None
-        change.applied.append(f"removed {key}")
+        change.applied.append(f"removed {key}" if current is not None else f"removed {key} if set")
 
 
 async def patch_pod_metadata(
