@@ -141,7 +141,9 @@ async def _start(
     kube = await connect_kube(settings, needed=needed)
     if kube is not None:
         resources.push_async_callback(kube.close)
-    session = aiohttp.ClientSession()
+    # Slack and webhooks often sit behind an egress proxy: HTTPS_PROXY, HTTP_PROXY and NO_PROXY
+    # apply to notifications, as they do for most HTTP clients.
+    session = aiohttp.ClientSession(trust_env=True)
     resources.push_async_callback(session.close)
     notifiers = {
         name: build_notifier(name, config, session=session)

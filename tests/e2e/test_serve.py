@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -209,3 +210,47 @@ async def test_history_lists_decisions(
     assert "shell-in-container/isolate_pod=success" in text
     assert "shell-in-container/security=sent" in text
     assert "1 alert\n" in text
+
+
+async def test_notification_through_proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Notifications honour HTTP_PROXY, as a daemon behind an egress proxy needs."""
+    targets: list[str] = []
+
+    async def forward(request: web.Request) -> web.Response:
+        # The proxy answers in place of the webhook it was asked to reach.
+        targets.append(f"{request.method} {request.url}")
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    proxy_port = runner.addresses[0][1]
+    for name in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy_port}")
+    # A port that nothing listens on: only the proxy can deliver the notification.
+    hook = f"http://127.0.0.1:{free_port()}/hook"
+    config = {
+        "playbooks": [str(REPO / "playbooks")],
+        "kubernetes": {"kubeconfig": str(tmp_path / "absent-kubeconfig")},
+        "dry_run": True,
+        "log_format": "json",
+        "auth": {"mode": "bearer", "token": TOKEN},
+        "notifiers": {"security": {"type": "webhook", "url": hook}},
+    }
+    daemon = await start_daemon(tmp_path, config)
+    try:
+        async with aiohttp.ClientSession(headers=AUTHORIZED) as session:
+            async with session.post(daemon.url, data=json.dumps(shell_alert())) as response:
+                assert 202 == response.status
+
+        def delivered() -> bool:
+            return bool(targets)
+
+        await eventually(delivered)
+    finally:
+        await stop(daemon)
+        await runner.cleanup()
+    assert [f"POST {hook}"] == targets
