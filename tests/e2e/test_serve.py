@@ -217,7 +217,7 @@ async def test_notification_through_proxy(tmp_path: Path, monkeypatch: pytest.Mo
     targets: list[str] = []
 
     async def forward(request: web.Request) -> web.Response:
-        # The proxy answers in place of the webhook it was asked to reach.
+        # The proxy responds in place of the webhook it was asked to reach.
         targets.append(f"{request.method} {request.url}")
         return web.Response(status=200)
 
