@@ -24,7 +24,7 @@ from responder.guard.policy import Guards
 from responder.guard.settings import own_namespace
 from responder.guard.suppress import Suppressor
 from responder.ingest.auth import auth_middleware, checked_auth
-from responder.ingest.server import ReadinessCheck, Sink, create_app
+from responder.ingest.server import ReadinessCheck, Sink, create_app, create_health_app
 from responder.match.loader import LoadReport, load_playbooks
 from responder.match.matcher import Matcher
 from responder.match.reload import PlaybookReloader
@@ -117,6 +117,8 @@ def _lifetime(
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as resources:
             await _start(app, settings, report, sink, resources)
+            if settings.server.health_port is not None:
+                await _serve_health(settings, sink, resources)
             yield
         log.info("responder_stopped")
 
@@ -207,6 +209,24 @@ async def _start(
         journal=str(settings.journal.path) if journal is not None else None,
         resumed=len(resumed),
     )
+
+
+async def _serve_health(
+    settings: Settings, sink: Sink, resources: contextlib.AsyncExitStack
+) -> None:
+    """Serve /healthz, /readyz and /metrics on ``server.health_port``, in plain HTTP."""
+    host, port = settings.server.host, settings.server.health_port
+    runner = web.AppRunner(create_health_app(sink), access_log=None)
+    await runner.setup()
+    resources.push_async_callback(runner.cleanup)
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot listen on {host}:{port} for server.health_port: "
+            f"{error.strerror or error}; choose another port"
+        ) from None
+    log.info("health_port_started", host=host, port=port)
 
 
 async def open_journal(settings: Settings) -> SqliteJournal | None:

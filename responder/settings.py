@@ -7,10 +7,10 @@ Nested fields are set from the environment with ``__``, for example
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -46,9 +46,22 @@ class ServerSettings(Section):
     """Accepted alerts waiting for a worker. When full, the sink responds 503 with Retry-After."""
     retry_after_s: int = Field(1, ge=1)
     """Seconds sent in Retry-After with a 503."""
+    health_port: int | None = Field(None, ge=1, le=65535)
+    """A second port, plain HTTP without authentication, that serves only /healthz, /readyz and
+    /metrics: for kubelet probes and Prometheus when the sink requires client certificates.
+    The sink's port serves them too."""
     workers: int = Field(64, ge=1, le=1024)
     """Alerts handled at once. A worker spends most of its time waiting on the Kubernetes API
     and the journal, so many share one core; 8 handled about 210 alerts/s in the benchmark."""
+
+    @model_validator(mode="after")
+    def _check_health_port(self) -> Self:
+        if self.health_port is not None and self.health_port == self.port:
+            raise ValueError(
+                f"server.health_port {self.health_port} is the sink's port; choose another "
+                "port, such as 8081, or leave it unset"
+            )
+        return self
 
 
 class KubernetesSettings(Section):

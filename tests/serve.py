@@ -53,10 +53,13 @@ class Daemon:
         self.url = url
 
 
-async def start_daemon(tmp_path: Path, config: dict[str, Any]) -> Daemon:
+async def start_daemon(
+    tmp_path: Path, config: dict[str, Any], *, ready_url: str | None = None
+) -> Daemon:
     """Write ``config`` (its server address is set here) and start serve until it is ready.
 
-    KUBECONFIG is removed from the environment, so that only the config's kubeconfig is used."""
+    Readiness is read from ``ready_url``, by default the sink's ``/readyz``. KUBECONFIG is
+    removed from the environment, so that only the config's kubeconfig is used."""
     port = free_port()
     config = {**config, "server": {**config.get("server", {}), "host": "127.0.0.1", "port": port}}
     config_path = tmp_path / "responder.yaml"
@@ -75,19 +78,19 @@ async def start_daemon(tmp_path: Path, config: dict[str, Any]) -> Daemon:
         cwd=tmp_path,
     )
     daemon = Daemon(process, f"http://127.0.0.1:{port}")
-    await wait_ready(daemon)
+    await wait_ready(daemon, ready_url or f"{daemon.url}/readyz")
     return daemon
 
 
-async def wait_ready(daemon: Daemon) -> None:
-    """Wait up to 20 s for /readyz to return 200; stop the daemon and fail otherwise."""
+async def wait_ready(daemon: Daemon, url: str) -> None:
+    """Wait up to 20 s for ``url`` to return 200; stop the daemon and fail otherwise."""
     deadline = time.monotonic() + 20
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             if daemon.process.returncode is not None:
                 break
             try:
-                async with session.get(f"{daemon.url}/readyz") as response:
+                async with session.get(url) as response:
                     if response.status == 200:
                         return
             except aiohttp.ClientConnectionError:

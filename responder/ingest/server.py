@@ -216,6 +216,16 @@ async def method_not_allowed(request: web.Request) -> web.Response:
     return error_response(405, "method_not_allowed", "POST alerts to /")
 
 
+def create_health_app(sink: Sink) -> web.Application:
+    """Build the application of ``server.health_port``: health, readiness and metrics only."""
+    app = web.Application()
+    app[SINK] = sink
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
 def create_app(sink: Sink) -> web.Application:
     """Build the sink application. ``sink.max_body_bytes`` applies after gzip decoding."""
     app = web.Application(client_max_size=sink.max_body_bytes)
