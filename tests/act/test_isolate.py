@@ -296,6 +296,13 @@ async def test_isolate_label_server_error(kube: Kube, kube_api: KubeApiServer) -
     result = await run(kube)
     assert Outcome.FAILED == result.outcome
     assert "500 InternalError" in result.reason
+    # The policy is written, but it selects the pod by the label that failed: it isolates
+    # nothing, which is why the guards give the budget token of a failed isolate back.
+    policy = stored_policy(kube_api)
+    assert policy is not None
+    selected = policy["spec"]["podSelector"]["matchLabels"]
+    assert QUARANTINE in selected
+    assert QUARANTINE not in pod_labels(kube_api)
 
 
 async def test_release_undoes_isolate(kube: Kube, kube_api: KubeApiServer) -> None:
