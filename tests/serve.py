@@ -45,6 +45,19 @@ def seed_shop(server: KubeApiServer) -> None:
     )
 
 
+def offline_config(tmp_path: Path, token: str, notifier: dict[str, Any]) -> dict[str, Any]:
+    """Settings for a dry-run daemon with the shipped playbooks, bearer auth and one notifier,
+    ``security``. A kubeconfig that does not exist keeps it off any cluster."""
+    return {
+        "playbooks": [str(REPO / "playbooks")],
+        "kubernetes": {"kubeconfig": str(tmp_path / "absent-kubeconfig")},
+        "dry_run": True,
+        "log_format": "json",
+        "auth": {"mode": "bearer", "token": token},
+        "notifiers": {"security": notifier},
+    }
+
+
 class Daemon:
     """A running ``responder serve`` and its base URL."""
 

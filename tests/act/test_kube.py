@@ -45,16 +45,18 @@ async def test_ping_server_error(kube_api: KubeApiServer, tmp_path: Path) -> Non
     )
 
 
-async def test_call_not_found_reason(kube_api: KubeApiServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["call", "read"])
+async def test_not_found_reason(method: str, kube_api: KubeApiServer, tmp_path: Path) -> None:
     kube = await connect(kube_api, tmp_path)
+    send = getattr(kube, method)
     try:
         with pytest.raises(KubeError) as caught:
-            await kube.call(kube.core.read_namespaced_pod, "ghost", "default")
+            await send(kube.core.read_namespaced_pod, "ghost", "default")
     finally:
         await kube.close()
     assert 404 == caught.value.status
     assert "NotFound" == caught.value.reason
-    assert 'pods "ghost" not found' in str(caught.value)
+    assert 'read_namespaced_pod: 404 NotFound: pods "ghost" not found' == str(caught.value)
 
 
 async def test_call_timeout(kube_api: KubeApiServer, tmp_path: Path) -> None:
@@ -136,18 +138,6 @@ async def test_read_returns_the_body_as_a_dict(kube_api: KubeApiServer, tmp_path
     assert "Running" == pod["status"]["phase"]
 
 
-async def test_read_not_found_reason(kube_api: KubeApiServer, tmp_path: Path) -> None:
-    kube = await connect(kube_api, tmp_path)
-    try:
-        with pytest.raises(KubeError) as caught:
-            await kube.read(kube.core.read_namespaced_pod, "ghost", "default")
-    finally:
-        await kube.close()
-    assert 404 == caught.value.status
-    assert "NotFound" == caught.value.reason
-    assert 'read_namespaced_pod: 404 NotFound: pods "ghost" not found' == str(caught.value)
-
-
 async def test_read_retries_a_server_error(kube_api: KubeApiServer, tmp_path: Path) -> None:
     kube_api.add_pod("default", "web")
     kube_api.fail_next("GET", "/api/v1/namespaces/default/pods/web", 503)
@@ -218,10 +208,20 @@ async def test_proxy_variables_are_read_at_connect(
     assert kube.api_client.rest_client.pool_manager.trust_env is False
 
 
-async def test_no_proxy_variable_is_honoured(
-    kube_api: KubeApiServer, tmp_path: Path, proxy: list[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("case", ["NO_PROXY names the host", "the proxy's scheme is https"])
+async def test_proxy_not_used(
+    case: str,
+    kube_api: KubeApiServer,
+    tmp_path: Path,
+    proxy: list[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    if case.startswith("NO_PROXY"):
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    else:
+        # aiohttp supports no proxy of scheme https, and its lookup from the environment skips one.
+        port = os.environ["HTTP_PROXY"].rsplit(":", 1)[1]
+        monkeypatch.setenv("HTTP_PROXY", f"https://127.0.0.1:{port}")
     kube = await connect(kube_api, tmp_path)
     try:
         await kube.ping()
@@ -245,21 +245,6 @@ async def test_proxy_credentials_from_netrc(
         await kube.close()
     expected = aiohttp.encode_basic_auth("scanner", "proxy-secret")
     assert [f"{kube_api.url}/version/", expected] == proxy
-
-
-async def test_https_scheme_proxy_is_ignored(
-    kube_api: KubeApiServer, tmp_path: Path, proxy: list[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # aiohttp supports no proxy of scheme https, and its lookup from the environment skips one.
-    port = os.environ["HTTP_PROXY"].rsplit(":", 1)[1]
-    monkeypatch.setenv("HTTP_PROXY", f"https://127.0.0.1:{port}")
-    kube = await connect(kube_api, tmp_path)
-    try:
-        await kube.ping()
-    finally:
-        await kube.close()
-    assert [] == proxy
-    assert 1 == len(kube_api.requests_to("GET", "/version*"))
 
 
 async def test_read_html_body_named(tmp_path: Path) -> None:

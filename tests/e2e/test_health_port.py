@@ -12,7 +12,7 @@ import trustme
 
 from responder.settings import Settings
 from tests.samples import sample_document
-from tests.serve import REPO, free_port, start_daemon, stop
+from tests.serve import free_port, offline_config, start_daemon, stop
 
 TOKEN = "health-port-token-7c1e"
 
@@ -30,12 +30,7 @@ async def test_probes_on_health_port_with_mtls(tmp_path: Path) -> None:
     ca = trustme.CA()
     health_port = free_port()
     config = {
-        "playbooks": [str(REPO / "playbooks")],
-        "kubernetes": {"kubeconfig": str(tmp_path / "absent-kubeconfig")},
-        "dry_run": True,
-        "log_format": "json",
-        "auth": {"mode": "bearer", "token": TOKEN},
-        "notifiers": {"security": {"type": "log"}},
+        **offline_config(tmp_path, TOKEN, {"type": "log"}),
         "tls": write_pki(ca, tmp_path),
         "server": {"health_port": health_port},
     }

@@ -25,7 +25,16 @@ from responder.ingest.alert import Timestamp
 from tests.kubeapi.seed import container_id
 from tests.kubeapi.server import KubeApiServer
 from tests.samples import sample_document
-from tests.serve import POD, REPO, Daemon, free_port, seed_shop, start_daemon, stop
+from tests.serve import (
+    POD,
+    REPO,
+    Daemon,
+    free_port,
+    offline_config,
+    seed_shop,
+    start_daemon,
+    stop,
+)
 
 TOKEN = "e2e-sink-token-0042"
 AUTHORIZED = {"Authorization": f"Bearer {TOKEN}"}
@@ -232,14 +241,7 @@ async def test_notification_through_proxy(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy_port}")
     # A port that nothing listens on: only the proxy can deliver the notification.
     hook = f"http://127.0.0.1:{free_port()}/hook"
-    config = {
-        "playbooks": [str(REPO / "playbooks")],
-        "kubernetes": {"kubeconfig": str(tmp_path / "absent-kubeconfig")},
-        "dry_run": True,
-        "log_format": "json",
-        "auth": {"mode": "bearer", "token": TOKEN},
-        "notifiers": {"security": {"type": "webhook", "url": hook}},
-    }
+    config = offline_config(tmp_path, TOKEN, {"type": "webhook", "url": hook})
     daemon = await start_daemon(tmp_path, config)
     try:
         async with aiohttp.ClientSession(headers=AUTHORIZED) as session:
