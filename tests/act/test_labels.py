@@ -47,6 +47,12 @@ def pod_annotations(server: KubeApiServer) -> dict[str, str]:
         ("a" * 62 + " b", "a" * 62),
         ("café au lait", "caf-au-lait"),
         ("../etc/passwd", "etc-passwd"),
+        ("10.0.0.1", "10.0.0.1"),
+        ("2001:db8::1", "2001-0db8-0000-0000-0000-0000-0000-0001"),
+        ("2001:db8:0:1::", "2001-0db8-0000-0001-0000-0000-0000-0000"),
+        ("::ffff:10.0.0.1", "0000-0000-0000-0000-0000-ffff-0a00-0001"),
+        ("fe80::1%eth0", "fe80-0000-0000-0000-0000-0000-0000-0001-eth0"),
+        ("a:b", "a-b"),
     ],
 )
 def test_sanitize_label_value(value: str, expected: str) -> None:

@@ -7,6 +7,7 @@ annotation keys), a label value, an RFC 1123 label (namespaces) and subdomain (m
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 
 from responder.ingest.alert import MISSING_VALUES
@@ -101,12 +102,23 @@ def is_valid_label_value(value: str) -> bool:
 def sanitize_label_value(value: str) -> str:
     """Turn any text into a valid label value, keeping as much of it as fits.
 
-    Falco's marker for a missing field becomes the empty string. Runs of other characters
-    become one '-', the result is cut to 63 characters, and both ends are trimmed to a letter
-    or digit.
+    Falco's marker for a missing field becomes the empty string. An IPv6 address is written
+    in full with '-' between its eight groups (``2001-0db8-0000-0000-0000-0000-0000-0001``), so
+    that two addresses never give the same value. Runs of other invalid characters become one
+    '-', the result is cut to 63 characters, and both ends are trimmed to a letter or digit.
     """
     if value in MISSING_VALUES:
         return ""
+    if ":" in value:
+        # The zone of a link-local address ("%eth0") is kept apart: Python 3.11 cannot
+        # expand an address that has one.
+        text, percent, zone = value.strip().partition("%")
+        try:
+            address = ipaddress.IPv6Address(text)
+        except ValueError:
+            pass
+        else:
+            value = address.exploded.replace(":", "-") + (f"-{zone}" if percent else "")
     replaced = _LABEL_VALUE_INVALID.sub("-", value)
     return _trim_to_alphanumeric(replaced[:LABEL_VALUE_MAX])
 
