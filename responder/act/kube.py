@@ -73,11 +73,12 @@ NOT_REPEATABLE = ("create_", "delete_")
 
 
 INVALID_REQUEST = "InvalidRequest"
+TLS_FAILED = "TLSFailed"
 
 
 def retryable(error: KubeError) -> bool:
     """True for a failure that a second try may not repeat: no response, 429, or 5xx."""
-    if error.reason == INVALID_REQUEST:
+    if error.reason in (INVALID_REQUEST, TLS_FAILED):
         return False
     return error.status == 0 or error.status == 429 or 500 <= error.status <= 599
 
@@ -226,6 +227,14 @@ class Kube:
             if kwargs.get("_preload_content", True):
                 return response
             return cast(T, await _json_body(operation, cast(aiohttp.ClientResponse, response)))
+        except aiohttp.ClientSSLError as error:
+            # Checked before ValueError, which a certificate error also is. A retry meets the
+            # same certificate, so the request is not sent again.
+            message = (
+                f"{operation}: TLS with the API server failed: {error}; check the certificate "
+                "authority and the server name in the kubeconfig"
+            )
+            raise KubeError(message, status=0, reason=TLS_FAILED) from error
         except (ValueError, TypeError) as error:
             # The client could not build the request or read the response, for example because
             # an object name made the path invalid. No retry can change that.

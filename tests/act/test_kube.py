@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
+import trustme
 from aiohttp import web
 from kubernetes_asyncio.client import ApiClient
 
@@ -273,3 +276,38 @@ async def test_read_html_body_named(tmp_path: Path) -> None:
         await runner.cleanup()
     assert "InvalidRequest" == caught.value.reason
     assert "not JSON (Content-Type text/html): '<html>login required</html>'" in str(caught.value)
+
+
+async def test_untrusted_server_certificate(tmp_path: Path) -> None:
+    async def version(request: web.Request) -> web.Response:
+        return web.json_response(VERSION)
+
+    server_ca, other_ca = trustme.CA(), trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ca.issue_cert("127.0.0.1").configure_cert(context)
+    app = web.Application()
+    app.router.add_get("/version/", version)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context).start()
+    port = runner.addresses[0][1]
+    authority = base64.b64encode(other_ca.cert_pem.bytes()).decode()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        f"clusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}', "
+        f"certificate-authority-data: {authority}}}}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    kube = await Kube.connect(kubeconfig=kubeconfig, retry=RetryPolicy(base_s=0.01))
+    try:
+        with pytest.raises(KubeError) as caught:
+            await kube.ping()
+    finally:
+        await kube.close()
+        await runner.cleanup()
+    assert "TLSFailed" == caught.value.reason
+    assert "get_code: TLS with the API server failed: " in str(caught.value)
+    assert "check the certificate authority" in str(caught.value)
+    assert 0 == kube.retries
