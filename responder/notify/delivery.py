@@ -129,6 +129,25 @@ class HttpPoster:
             await self._sleep(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    async def deliver(
+        self,
+        body: bytes,
+        make_headers: Callable[[], dict[str, str]],
+        log: Any,
+        **sent_fields: Any,
+    ) -> None:
+        """Post ``body`` as ``post`` does, and log one line for the delivery or its failure.
+
+        ``sent_fields`` are added to the ``notification_sent`` line. Raises ``NotifyError``."""
+        started = time.monotonic()
+        try:
+            status = await self.post(body, make_headers, log)
+        except NotifyError as error:
+            log.warning("notification_failed", status=error.status, error=str(error))
+            raise
+        duration_s = round(time.monotonic() - started, 3)
+        log.info("notification_sent", status=status, **sent_fields, duration_s=duration_s)
+
     def _check_retryable(self, response: _Response, attempt: int, attempts: int) -> None:
         status = response.status
         detail = f" ({response.detail})" if response.detail else ""

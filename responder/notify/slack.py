@@ -17,7 +17,6 @@ from typing import Any
 
 import aiohttp
 
-from responder.errors import NotifyError
 from responder.notify import render
 from responder.notify.base import Report
 from responder.notify.config import SlackConfig, check_http_url
@@ -160,15 +159,7 @@ class SlackNotifier:
         """Post the report; raise ``NotifyError`` when Slack did not accept it."""
         log = bind_logger(self.name, report)
         body = json.dumps(build_message(report, self._config), ensure_ascii=False).encode()
-        started = time.monotonic()
-        try:
-            status = await self._poster.post(body, _json_headers, log)
-        except NotifyError as error:
-            log.warning("notification_failed", status=error.status, error=str(error))
-            raise
-        log.info(
-            "notification_sent", status=status, duration_s=round(time.monotonic() - started, 3)
-        )
+        await self._poster.deliver(body, _json_headers, log)
 
     async def close(self) -> None:
         """Release nothing: the HTTP session belongs to the caller, who closes it."""

@@ -31,7 +31,6 @@ from typing import Any
 
 import aiohttp
 
-from responder.errors import NotifyError
 from responder.notify.base import Report
 from responder.notify.config import WebhookConfig, check_headers, check_http_url
 from responder.notify.delivery import Clock, HttpPoster, RetryPolicy, Sleep, bind_logger
@@ -119,17 +118,8 @@ class WebhookNotifier:
         """Post the report; raise ``NotifyError`` unless the receiver returns a 2xx status."""
         log = bind_logger(self.name, report)
         body = encode_body(report)
-        started = time.monotonic()
-        try:
-            status = await self._poster.post(body, lambda: self._request_headers(body), log)
-        except NotifyError as error:
-            log.warning("notification_failed", status=error.status, error=str(error))
-            raise
-        log.info(
-            "notification_sent",
-            status=status,
-            signed=self._key is not None,
-            duration_s=round(time.monotonic() - started, 3),
+        await self._poster.deliver(
+            body, lambda: self._request_headers(body), log, signed=self._key is not None
         )
 
     async def close(self) -> None:
