@@ -16,7 +16,6 @@ import asyncio
 import copy
 import json
 import os
-import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,7 +154,7 @@ class Kube:
             except (kube_config.ConfigException, OSError, ValueError) as error:
                 raise ConfigError(f"kubeconfig {path}: {error}") from error
         api_client = ApiClient(configuration)
-        await _look_up_environment_once(api_client, configuration)
+        _look_up_environment_once(api_client, configuration)
         return cls(api_client, request_timeout_s=request_timeout_s, retry=retry)
 
     async def call(
@@ -281,7 +280,7 @@ async def _json_body(operation: str, response: aiohttp.ClientResponse) -> dict[s
     return body
 
 
-async def _look_up_environment_once(api_client: ApiClient, configuration: Configuration) -> None:
+def _look_up_environment_once(api_client: ApiClient, configuration: Configuration) -> None:
     """Give the client a session that does not read the environment on every request.
 
     kubernetes_asyncio opens its aiohttp session with ``trust_env=True``, and aiohttp then
@@ -296,14 +295,13 @@ async def _look_up_environment_once(api_client: ApiClient, configuration: Config
     if rest.proxy is None:
         rest.proxy = _environment_proxy(configuration.host)
     old = rest.pool_manager
-    connector = aiohttp.TCPConnector(
-        limit=configuration.connection_pool_maxsize, ssl=_ssl_context(configuration)
-    )
+    # The connector carries the TLS settings kubernetes_asyncio built from the configuration.
+    connector = old.connector
+    old.detach()
     # The read buffer kubernetes_asyncio sets: large objects exceed aiohttp's default.
     rest.pool_manager = aiohttp.ClientSession(
         connector=connector, trust_env=False, read_bufsize=2**21
     )
-    await old.close()
 
 
 def _environment_proxy(url: str) -> str | None:
@@ -316,19 +314,6 @@ def _environment_proxy(url: str) -> str | None:
         # aiohttp takes credentials from the proxy URL for plain and tunnelled requests alike.
         proxy = proxy.with_user(auth.login).with_password(auth.password)
     return str(proxy)
-
-
-def _ssl_context(configuration: Configuration) -> ssl.SSLContext:
-    # The same context kubernetes_asyncio's RESTClientObject builds from the configuration.
-    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-    if configuration.cert_file:
-        context.load_cert_chain(configuration.cert_file, keyfile=configuration.key_file)
-    if not configuration.verify_ssl:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if configuration.disable_strict_ssl_verification:
-        context.verify_flags &= ~ssl.VERIFY_X509_STRICT
-    return context
 
 
 def _kubeconfig_path(explicit: Path | None) -> str:
