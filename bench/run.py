@@ -864,12 +864,13 @@ def median_results(runs: list[dict[str, Any]]) -> dict[str, Any]:
     def merge(values: list[Any]) -> Any:
         first = values[0]
         if isinstance(first, dict):
-            return {
-                key: merge([value[key] for value in values])
-                if all(isinstance(value, dict) and key in value for value in values)
-                else first[key]
-                for key in first
-            }
+            merged = {}
+            for key in first:
+                if all(isinstance(value, dict) and key in value for value in values):
+                    merged[key] = merge([value[key] for value in values])
+                else:
+                    merged[key] = first[key]
+            return merged
         if all(isinstance(value, int) and not isinstance(value, bool) for value in values):
             # A count stays a whole number: the middle one, or the lower of the two middle ones.
             return statistics.median_low(values)

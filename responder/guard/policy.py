@@ -109,9 +109,9 @@ class Guards:
     def settle(self, spec: ActionSpec[Any], context: ActionContext, result: ActionResult) -> None:
         """Give the budget token back unless the action succeeded and changed its target.
 
-        A failed action changed nothing that acts on the pod: the one destructive action with
-        two writes, isolate_pod at pod scope, selects the pod through the label it writes
-        last, so a policy written before a failed label selects no pod.
+        A failed action changed nothing that acts on the pod. The one destructive action with
+        two writes, isolate_pod at pod scope, selects the pod by the label it writes last. So a
+        policy written before a failed label selects no pod.
         """
         if spec.destructive:
             keep = result.outcome is Outcome.SUCCESS and result.details.get(CHANGED, True)

@@ -163,17 +163,21 @@ def _load_playbook(
     try:
         playbook = Playbook.model_validate(raw)
     except ValidationError as error:
-        found = [f"{where}: {message}" for message in describe_errors(error, Playbook)]
+        found: list[LoadedPlaybook | str] = [
+            f"{where}: {message}" for message in describe_errors(error, Playbook)
+        ]
         # The steps that are well formed are checked too, so that one run of `check` lists
         # every problem of the playbook, not the action problems only after the others.
         raw_steps = raw.get("actions") if isinstance(raw, dict) else None
-        for index, raw_step in enumerate(raw_steps if isinstance(raw_steps, list) else []):
+        if not isinstance(raw_steps, list):
+            raw_steps = []
+        for index, raw_step in enumerate(raw_steps):
             try:
                 step = Step.model_validate(raw_step)
             except ValidationError:
                 continue
             found.extend(_check_step(where, index, step, registry, []))
-        return list(dict.fromkeys(found))
+        return found
     errors: list[LoadedPlaybook | str] = []
     steps: list[LoadedStep] = []
     for index, step in enumerate(playbook.actions):

@@ -111,8 +111,10 @@ def plan_annotations(params: MetadataParameters, current: dict[str, str]) -> Met
 def _plan_removals(
     keys: list[str], change: MetadataChange, current: dict[str, str] | None
 ) -> None:
-    """Add the removals to the patch. ``current`` is None when the pod was not read, as for
-    labels, and the sentence then says that the key may not have been set."""
+    """Add the removals to the patch.
+
+    ``current`` is None when the pod was not read, as for labels. The sentence of a removal
+    then adds "if set", because the key may not have been there."""
     for key in keys:
         if key in change.patch:
             continue
