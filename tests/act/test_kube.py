@@ -130,7 +130,7 @@ async def test_timeout_must_be_positive() -> None:
             Kube(api_client, request_timeout_s=0)
 
 
-async def test_read_returns_the_body_as_a_dict(kube_api: KubeApiServer, tmp_path: Path) -> None:
+async def test_read_returns_dict(kube_api: KubeApiServer, tmp_path: Path) -> None:
     kube_api.add_pod("default", "web", labels={"app": "web"})
     kube = await connect(kube_api, tmp_path)
     try:
@@ -173,7 +173,7 @@ async def proxy(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[list[str]]:
     """An HTTP proxy on loopback that records each request target and returns a version."""
     targets: list[str] = []
 
-    async def answer(request: web.Request) -> web.Response:
+    async def respond(request: web.Request) -> web.Response:
         targets.append(str(request.url))
         credentials = request.headers.get("Proxy-Authorization")
         if credentials is not None:
@@ -181,7 +181,7 @@ async def proxy(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[list[str]]:
         return web.json_response(VERSION)
 
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answer)
+    app.router.add_route("*", "/{tail:.*}", respond)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -197,7 +197,7 @@ async def proxy(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[list[str]]:
         await runner.cleanup()
 
 
-async def test_proxy_variables_are_read_at_connect(
+async def test_proxy_variables_read_at_connect(
     kube_api: KubeApiServer, tmp_path: Path, proxy: list[str]
 ) -> None:
     kube = await connect(kube_api, tmp_path)
