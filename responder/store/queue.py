@@ -41,7 +41,9 @@ class AlertQueue:
     """A FIFO of accepted alerts with a fixed capacity.
 
     The sink reserves room first, stores the alerts in the journal, and only then puts them in
-    the queue, so that an alert acknowledged with 202 always has its place.
+    the queue, so that an alert acknowledged with 202 always has its place. An alert counts
+    against the capacity until ``done``, also while a worker handles it, in this process or in
+    the worker process.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -49,14 +51,16 @@ class AlertQueue:
             raise ValueError(f"queue capacity must be at least 1, got {capacity}")
         self.capacity = capacity
         self._reserved = 0
+        self._unfinished = 0
         self._queue: asyncio.Queue[QueuedAlert] = asyncio.Queue()
 
     def __len__(self) -> int:
-        return self._queue.qsize()
+        """Alerts put and not yet done: waiting, or in a worker's hands."""
+        return self._unfinished
 
     def reserve(self, count: int) -> bool:
         """Hold room for ``count`` alerts, or return False when there is not enough."""
-        if self._queue.qsize() + self._reserved + count > self.capacity:
+        if self._unfinished + self._reserved + count > self.capacity:
             return False
         self._reserved += count
         return True
@@ -68,11 +72,14 @@ class AlertQueue:
     def put_reserved(self, items: list[QueuedAlert]) -> None:
         """Append alerts for which room was reserved."""
         self.release(len(items))
-        for item in items:
-            self._queue.put_nowait(item)
+        self._put_all(items)
 
     def put_resumed(self, items: list[QueuedAlert]) -> None:
         """Append alerts resumed from the journal; accepted before, they always fit."""
+        self._put_all(items)
+
+    def _put_all(self, items: list[QueuedAlert]) -> None:
+        self._unfinished += len(items)
         for item in items:
             self._queue.put_nowait(item)
 
@@ -87,9 +94,18 @@ class AlertQueue:
         """Wait for the next alert."""
         return await self._queue.get()
 
-    def done(self) -> None:
-        """Mark one alert taken with ``get`` as handled."""
-        self._queue.task_done()
+    async def take(self) -> list[QueuedAlert]:
+        """Wait for the next alert, and return it with every alert waiting behind it."""
+        items = [await self._queue.get()]
+        while not self._queue.empty():
+            items.append(self._queue.get_nowait())
+        return items
+
+    def done(self, count: int = 1) -> None:
+        """Mark ``count`` alerts taken with ``get`` or ``take`` as handled."""
+        for _ in range(count):
+            self._queue.task_done()
+        self._unfinished -= count
 
     async def wait_idle(self) -> None:
         """Wait until every accepted alert has been handled."""
