@@ -23,7 +23,7 @@ from responder.drill.record import append_records
 from responder.errors import IngestError
 from responder.ingest.alert import Timestamp
 from responder.ingest.decode import decode_request
-from responder.record.metrics import Metrics
+from responder.record.metrics import Metrics, exposition
 from responder.store.journal import AlertRecord, Journal
 from responder.store.queue import AlertQueue, QueuedAlert
 
@@ -50,6 +50,9 @@ class Sink:
     """The store of accepted alerts, written before the 202. None keeps them in memory only."""
     # Each check returns None when ready, or a sentence saying why not.
     readiness: list[ReadinessCheck] = field(default_factory=list)
+    worker_metrics: Callable[[], Awaitable[bytes]] | None = None
+    """The worker process's metrics in the text format. With it, /metrics shows the sink's
+    own families from ``metrics`` and the rest from the worker process."""
 
 
 SINK = web.AppKey("sink", Sink)
@@ -170,7 +173,10 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     sink = request.app[SINK]
     sink.metrics.queue_depth.set(len(sink.queue))
-    payload = generate_latest(sink.metrics.registry)
+    if sink.worker_metrics is None:
+        payload = generate_latest(sink.metrics.registry)
+    else:
+        payload = exposition(sink.metrics.registry, sink=True) + await sink.worker_metrics()
     response = web.Response(body=payload)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response

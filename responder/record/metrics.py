@@ -4,7 +4,11 @@ action, outcome, reason. Pod names, namespaces and alert ids go to logs, never t
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 # Distinct rule and source label values kept. A cluster's rules number in the hundreds at most,
 # so values past this come from a broken or hostile sender and are counted under "other".
@@ -14,6 +18,13 @@ OTHER = "other"
 
 # Action calls to the Kubernetes API take milliseconds; notifications up to the timeout.
 ACTION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+# The metrics that the sink process keeps. The worker process keeps every other one, and
+# the sink's /metrics shows both.
+SINK_FAMILIES = frozenset(
+    {"responder_alerts_received", "responder_alerts_rejected", "responder_queue_depth"}
+)
 
 
 class Metrics:
@@ -73,7 +84,7 @@ class Metrics:
         )
         self.queue_depth = Gauge(
             "responder_queue_depth",
-            "Alerts accepted and waiting for a worker.",
+            "Alerts accepted and not yet handled by a worker.",
             registry=r,
         )
         self._label_values: dict[str, set[str]] = {"rule": set(), "source": set()}
@@ -97,3 +108,27 @@ class Metrics:
             return OTHER
         seen.add(value)
         return value
+
+
+def exposition(registry: CollectorRegistry, *, sink: bool) -> bytes:
+    """Render the families of ``registry`` that the sink process keeps (``sink=True``), or
+    those that the worker process keeps, in the Prometheus text format."""
+    selected = CollectorRegistry(auto_describe=False)
+    selected.register(_Selected(registry, sink=sink))
+    return generate_latest(selected)
+
+
+class _Selected(Collector):
+    def __init__(self, registry: CollectorRegistry, *, sink: bool) -> None:
+        self._registry = registry
+        self._sink = sink
+
+    def collect(self) -> Iterable[Metric]:
+        return [
+            metric
+            for metric in self._registry.collect()
+            if (metric.name in SINK_FAMILIES) == self._sink
+        ]
+
+    def describe(self) -> Iterable[Metric]:
+        return []
