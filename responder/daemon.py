@@ -1,58 +1,39 @@
-"""Assemble the daemon from its settings: the sink, the queue, the workers and their clients.
+"""Assemble the daemon from its settings: the sink, the journal and the worker process.
 
-Clients (Kubernetes, the HTTP session of the notifiers) are opened once in the application's
-``cleanup_ctx`` and closed on shutdown, after the workers have drained what was accepted.
+The sink process answers HTTP and writes the journal. The worker process (``responder.workers``)
+matches, guards, acts and notifies on a core of its own, so that an acknowledgement does not
+wait behind the workers' steps on the same event loop. Everything is started in the
+application's ``cleanup_ctx`` and stopped on shutdown, after the worker process has drained what
+was accepted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-import aiohttp
 import structlog
 from aiohttp import web
 
-from responder.act.base import load_builtin_actions
-from responder.act.kube import Kube
-from responder.clock import SystemClock
-from responder.errors import ConfigError, KubeError
-from responder.guard.policy import Guards
-from responder.guard.settings import own_namespace
-from responder.guard.suppress import Suppressor
+from responder.errors import ConfigError
 from responder.ingest.auth import auth_middleware, checked_auth
 from responder.ingest.server import ReadinessCheck, Sink, create_app, create_health_app
-from responder.match.loader import LoadReport, load_playbooks
-from responder.match.matcher import Matcher
-from responder.match.reload import PlaybookReloader
-from responder.notify.config import build_notifier
-from responder.notify.dispatch import Dispatcher
-from responder.pipeline import Pipeline
+from responder.match.loader import LoadReport
 from responder.record.metrics import Metrics
 from responder.settings import Settings
 from responder.store.journal import Retention
 from responder.store.queue import AlertQueue
 from responder.store.sqlite import SqliteJournal
-from responder.workers import run_workers
+from responder.workers.process import load_playbook_set
+from responder.workers.supervisor import WorkerProcess
+
+__all__ = ["DAEMON", "Daemon", "build_app", "load_playbook_set", "open_journal"]
 
 log = structlog.get_logger("responder.daemon")
-
-# Time given on shutdown to finish accepted alerts and queued notifications, in seconds.
-# Kubernetes sends SIGKILL 30 s after SIGTERM by default, so this leaves room for the rest.
-SHUTDOWN_GRACE_S = 20.0
-
-
-def load_playbook_set(settings: Settings, *, check_notifiers: bool = True) -> LoadReport:
-    """Load the configured playbooks against the registered actions and configured notifiers."""
-    notifiers = list(settings.notifiers) if check_notifiers else None
-    return load_playbooks(settings.playbooks, registry=load_builtin_actions(), notifiers=notifiers)
-
-
-def uses_kubernetes(report: LoadReport) -> bool:
-    return any(step.spec.needs_kube for loaded in report.playbooks for step in loaded.steps)
 
 
 @dataclass
@@ -62,38 +43,18 @@ class Daemon:
     settings: Settings
     metrics: Metrics
     queue: AlertQueue
-    pipeline: Pipeline
+    workers: WorkerProcess
     sink: Sink
 
 
-async def connect_kube(settings: Settings, *, needed: bool) -> Kube | None:
-    """Connect to the Kubernetes API, or return None when no configuration is found."""
-    try:
-        kube = await Kube.connect(
-            kubeconfig=settings.kubernetes.kubeconfig,
-            context=settings.kubernetes.context,
-            request_timeout_s=settings.kubernetes.request_timeout_s,
-        )
-    except (KubeError, ConfigError) as error:
-        if settings.kubernetes.required:
-            raise ConfigError(f"cannot load Kubernetes configuration: {error}") from error
-        level = log.warning if needed else log.info
-        level(
-            "kubernetes_unavailable",
-            error=str(error),
-            effect="actions that need Kubernetes report dry_run in dry-run mode, else failed",
-        )
-        return None
-    log.info("kubernetes_configured")
-    return kube
-
-
 def build_app(settings: Settings, report: LoadReport) -> web.Application:
-    """Build the aiohttp application; everything with a lifetime starts in its cleanup context."""
+    """Build the aiohttp application; everything with a lifetime starts in its cleanup context.
+
+    ``report`` is the playbook set checked before the start; the worker process loads the
+    playbooks again, as it does on every reload."""
     if not report.ok:
         raise ConfigError("invalid playbooks:\n" + "\n".join(report.errors))
     metrics = Metrics()
-    metrics.playbooks_loaded.set(len(report.playbooks))
     queue = AlertQueue(settings.server.queue_size)
     sink = Sink(
         queue=queue,
@@ -132,80 +93,36 @@ async def _start(
     sink: Sink,
     resources: contextlib.AsyncExitStack,
 ) -> None:
-    """Open the clients and start the workers, registering how to stop each on ``resources``.
+    """Open the journal and start the worker process, registering how to stop each on
+    ``resources``.
 
     Each part is registered as soon as it runs, so that a failure later in the start stops it
-    too. They stop in the reverse order: the workers drain first, the clients close last."""
-    needed = uses_kubernetes(report)
+    too. They stop in the reverse order: the worker process drains first, the journal closes
+    last."""
     journal = await open_journal(settings)
     if journal is not None:
         resources.push_async_callback(journal.close)
-    kube = await connect_kube(settings, needed=needed)
-    if kube is not None:
-        resources.push_async_callback(kube.close)
-    # Slack and webhooks often sit behind an egress proxy: HTTPS_PROXY, HTTP_PROXY and NO_PROXY
-    # apply to notifications, as they do for most HTTP clients.
-    session = aiohttp.ClientSession(trust_env=True)
-    resources.push_async_callback(session.close)
-    notifiers = {
-        name: build_notifier(name, config, session=session)
-        for name, config in settings.notifiers.items()
-    }
-    dispatcher = Dispatcher(notifiers, metrics=sink.metrics)
-    dispatcher.start()
-    resources.push_async_callback(dispatcher.close)
-    clock = SystemClock()
-    pipeline = Pipeline(
-        Matcher(report.playbooks),
-        metrics=sink.metrics,
-        dispatcher=dispatcher,
-        kube=kube,
-        dry_run=settings.dry_run,
-        deadline_s=settings.action_deadline_s,
-        journal=journal,
-        drill_dry_run=settings.drill.force_dry_run,
-        guards=Guards(
-            settings.guards,
-            clock=clock,
-            registry=sink.metrics.registry,
-            own_namespace=own_namespace(),
-        ),
-        suppressor=Suppressor(settings.suppress, clock=clock, registry=sink.metrics.registry),
-    )
-    if kube is not None and needed:
-        sink.readiness.append(_kube_ready(kube))
+    workers = WorkerProcess(sink.queue, journal)
+    resources.push_async_callback(workers.stop)
+    await workers.start(settings)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, workers.forward, signal.SIGHUP)
+    resources.callback(loop.remove_signal_handler, signal.SIGHUP)
+    sink.readiness.append(_workers_ready(workers))
+    sink.worker_metrics = _worker_metrics(workers)
     sink.journal = journal
-    app[DAEMON] = Daemon(settings, sink.metrics, sink.queue, pipeline, sink)
-    reloader = PlaybookReloader(
-        settings.playbooks,
-        registry=load_builtin_actions(),
-        notifiers=list(settings.notifiers),
-        apply=lambda new: setattr(pipeline, "matcher", Matcher(new.playbooks)),
-        metrics=sink.metrics,
-        interval_s=settings.reload_interval_s,
-        loaded=len(report.playbooks),
-    )
-    reloader.start()
-    resources.push_async_callback(reloader.close)
+    app[DAEMON] = Daemon(settings, sink.metrics, sink.queue, workers, sink)
     resumed = await journal.pending() if journal is not None else []
     sink.queue.put_resumed(resumed)
-    workers = asyncio.create_task(run_workers(sink.queue, pipeline, count=settings.server.workers))
-    pruning = (
-        asyncio.create_task(_prune_forever(journal, settings)) if journal is not None else None
-    )
-
-    async def stop() -> None:
-        if pruning is not None:
-            pruning.cancel()
-        await _shut_down(sink.queue, dispatcher, workers)
-
-    resources.push_async_callback(stop)
+    if journal is not None:
+        pruning = asyncio.create_task(_prune_forever(journal, settings))
+        resources.callback(pruning.cancel)
     log.info(
         "responder_started",
         playbooks=len(report.playbooks),
         dry_run=settings.dry_run,
-        kubernetes=kube is not None,
-        notifiers=sorted(notifiers),
+        kubernetes=workers.kubernetes,
+        notifiers=sorted(settings.notifiers),
         journal=str(settings.journal.path) if journal is not None else None,
         resumed=len(resumed),
     )
@@ -252,22 +169,6 @@ async def open_journal(settings: Settings) -> SqliteJournal | None:
         ) from error
 
 
-async def _shut_down(
-    queue: AlertQueue, dispatcher: Dispatcher, workers: asyncio.Task[None]
-) -> None:
-    log.info("responder_stopping", queued=len(queue))
-    try:
-        async with asyncio.timeout(SHUTDOWN_GRACE_S):
-            await queue.wait_idle()
-    except TimeoutError:
-        # What is left stays pending in the journal and is resumed at the next start.
-        log.error("shutdown_incomplete", unhandled=len(queue))
-    await dispatcher.drain(SHUTDOWN_GRACE_S / 4)
-    workers.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await workers
-
-
 async def _prune_forever(journal: SqliteJournal, settings: Settings) -> None:
     retention = Retention(settings.journal.max_age_s, settings.journal.max_bytes)
     while True:
@@ -281,12 +182,26 @@ async def _prune_forever(journal: SqliteJournal, settings: Settings) -> None:
         await asyncio.sleep(settings.journal.prune_interval_s)
 
 
-def _kube_ready(kube: Kube) -> ReadinessCheck:
+def _workers_ready(workers: WorkerProcess) -> ReadinessCheck:
     async def check() -> str | None:
+        if workers.failed is not None:
+            return workers.failed
         try:
-            await kube.ping()
-        except KubeError as error:
-            return f"Kubernetes API unreachable: {error}"
-        return None
+            problems: list[str] = await workers.request("ready")
+        except TimeoutError:
+            return "the worker process did not reply in time"
+        return "; ".join(problems) or None
 
     return check
+
+
+def _worker_metrics(workers: WorkerProcess) -> Callable[[], Awaitable[bytes]]:
+    async def scrape() -> bytes:
+        try:
+            payload: bytes = await workers.request("metrics")
+        except TimeoutError:
+            log.warning("worker_metrics_unavailable", effect="/metrics shows the sink's only")
+            return b""
+        return payload
+
+    return scrape

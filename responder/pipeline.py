@@ -32,7 +32,7 @@ from responder.store.journal import (
     NOTIFICATION,
     SUPPRESSED,
     Decision,
-    Journal,
+    DecisionLog,
 )
 from responder.store.queue import QueuedAlert
 
@@ -82,7 +82,7 @@ class Pipeline:
         kube: Kube | None,
         dry_run: bool,
         deadline_s: float,
-        journal: Journal | None = None,
+        journal: DecisionLog | None = None,
         drill_dry_run: bool = True,
         guards: Guards | None = None,
         suppressor: Suppressor | None = None,

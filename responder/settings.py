@@ -43,7 +43,8 @@ class ServerSettings(Section):
     max_body_bytes: int = Field(MIB, ge=1024)
     """Largest request body, after gzip decoding, in bytes. Larger bodies get 413."""
     queue_size: int = Field(10_000, ge=1)
-    """Accepted alerts waiting for a worker. When full, the sink responds 503 with Retry-After."""
+    """Accepted alerts not yet handled by a worker. When full, the sink responds 503 with
+    Retry-After."""
     retry_after_s: int = Field(1, ge=1)
     """Seconds sent in Retry-After with a 503."""
     health_port: int | None = Field(None, ge=1, le=65535)
@@ -51,8 +52,9 @@ class ServerSettings(Section):
     /metrics: for kubelet probes and Prometheus when the sink requires client certificates.
     The sink's port serves them too."""
     workers: int = Field(64, ge=1, le=1024)
-    """Alerts handled at once. A worker spends most of its time waiting on the Kubernetes API
-    and the journal, so many share one core; 8 handled about 210 alerts/s in the benchmark."""
+    """Alerts handled at once in the worker process. A worker spends most of its time waiting
+    on the Kubernetes API, so many share one core; 8 handled about 210 alerts/s in the
+    benchmark."""
 
     @model_validator(mode="after")
     def _check_health_port(self) -> Self:

@@ -14,7 +14,10 @@ from typing import Any
 import aiohttp
 import yaml
 
+from responder.ingest.alert import Timestamp
+from tests.kubeapi.seed import container_id
 from tests.kubeapi.server import KubeApiServer
+from tests.samples import sample_document
 
 REPO = Path(__file__).resolve().parents[1]
 POD = "frontend-6d5f7b9c8d-x2kqp"
@@ -58,6 +61,38 @@ def offline_config(tmp_path: Path, token: str, notifier: dict[str, Any]) -> dict
     }
 
 
+async def eventually(check: Any, *, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout_s} s: {check.__doc__ or check}")
+
+
+def shell_alert() -> dict[str, Any]:
+    """A fresh "Terminal shell in container" alert about the pod that ``seed_shop`` seeds."""
+    document = sample_document("falco-direct", 1)
+    full_id = container_id("shop", POD, "frontend").split("://", 1)[1]
+    document["output_fields"]["container.id"] = full_id[:12]
+    # A fresh alert: the staleness guard refuses destructive actions for old ones.
+    document["time"] = Timestamp.now().isoformat()
+    return document
+
+
+def child_pid(pid: int) -> int | None:
+    """Return the pid of a child process of ``pid`` (the worker process of serve), if any."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The parent pid is the second field after the command, which is in brackets.
+            fields = stat.read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            return int(stat.parent.name)
+    return None
+
+
 class Daemon:
     """A running ``responder serve`` and its base URL."""
 
@@ -67,12 +102,18 @@ class Daemon:
 
 
 async def start_daemon(
-    tmp_path: Path, config: dict[str, Any], *, ready_url: str | None = None
+    tmp_path: Path,
+    config: dict[str, Any],
+    *,
+    ready_url: str | None = None,
+    new_session: bool = False,
 ) -> Daemon:
     """Write ``config`` (its server address is set here) and start serve until it is ready.
 
     Readiness is read from ``ready_url``, by default the sink's ``/readyz``. KUBECONFIG is
-    removed from the environment, so that only the config's kubeconfig is used."""
+    removed from the environment, so that only the config's kubeconfig is used. With
+    ``new_session``, serve leads a process group of its own, as in a terminal, which a test can
+    signal as a whole."""
     port = free_port()
     config = {**config, "server": {**config.get("server", {}), "host": "127.0.0.1", "port": port}}
     config_path = tmp_path / "responder.yaml"
@@ -89,6 +130,7 @@ async def start_daemon(
         stderr=asyncio.subprocess.PIPE,
         env=environment,
         cwd=tmp_path,
+        start_new_session=new_session,
     )
     daemon = Daemon(process, f"http://127.0.0.1:{port}")
     await wait_ready(daemon, ready_url or f"{daemon.url}/readyz")

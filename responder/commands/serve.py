@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from responder.daemon import build_app, load_playbook_set
+from responder.daemon import DAEMON, build_app, load_playbook_set
 from responder.drill.record import check_writable
 from responder.errors import ConfigError
 from responder.ingest.auth import warn_if_open
@@ -67,4 +67,8 @@ def serve(config: Path | None, overrides: dict[str, Any]) -> int:
             f"cannot listen on {settings.server.host}:{settings.server.port}: "
             f"{error.strerror or error}; choose another address with --listen or server.port"
         ) from None
+    daemon = app.get(DAEMON)
+    if daemon is not None and daemon.workers.failed is not None:
+        log.error("responder_failed", reason=daemon.workers.failed)
+        return 1
     return 0

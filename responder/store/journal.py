@@ -76,17 +76,9 @@ class Retention:
     """When the file grows past this, the oldest done alerts are deleted until it fits."""
 
 
-class Journal(Protocol):
-    """Durable storage of accepted alerts and the decisions made about them."""
-
-    async def append(self, items: list[QueuedAlert]) -> None:
-        """Store ``items`` as pending. Returns only when they are durable."""
-
-    async def pending(self) -> list[QueuedAlert]:
-        """Return every alert that is not done, oldest first."""
-
-    async def record(self, decision: Decision) -> None:
-        """Store one decision durably."""
+class DecisionLog(Protocol):
+    """The part of the journal that the pipeline uses: the ``Journal`` itself, or in the worker
+    process its link to the sink, which owns the journal."""
 
     def record_soon(self, decision: Decision) -> None:
         """Queue one decision for storage without waiting; failures are logged.
@@ -99,6 +91,19 @@ class Journal(Protocol):
 
     async def decisions(self, alert_id: str) -> list[Decision]:
         """Return the decisions recorded for one alert, oldest first."""
+
+
+class Journal(DecisionLog, Protocol):
+    """Durable storage of accepted alerts and the decisions made about them."""
+
+    async def append(self, items: list[QueuedAlert]) -> None:
+        """Store ``items`` as pending. Returns only when they are durable."""
+
+    async def pending(self) -> list[QueuedAlert]:
+        """Return every alert that is not done, oldest first."""
+
+    async def record(self, decision: Decision) -> None:
+        """Store one decision durably."""
 
     async def finish(self, alert_id: str) -> None:
         """Mark an alert done: nothing about it remains to do."""

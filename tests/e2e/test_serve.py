@@ -21,17 +21,16 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from responder.ingest.alert import Timestamp
-from tests.kubeapi.seed import container_id
 from tests.kubeapi.server import KubeApiServer
-from tests.samples import sample_document
 from tests.serve import (
     POD,
     REPO,
     Daemon,
+    eventually,
     free_port,
     offline_config,
     seed_shop,
+    shell_alert,
     start_daemon,
     stop,
 )
@@ -89,24 +88,6 @@ async def start_mailing_daemon(tmp_path: Path, cluster: KubeApiServer, smtp_port
         },
     }
     return await start_daemon(tmp_path, config)
-
-
-async def eventually(check: Any, *, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout_s} s: {check.__doc__ or check}")
-
-
-def shell_alert() -> dict[str, Any]:
-    document = sample_document("falco-direct", 1)
-    full_id = container_id("shop", POD, "frontend").split("://", 1)[1]
-    document["output_fields"]["container.id"] = full_id[:12]
-    # A fresh alert: the staleness guard refuses destructive actions for old ones.
-    document["time"] = Timestamp.now().isoformat()
-    return document
 
 
 async def test_alert_labels_isolates_records_and_mails(

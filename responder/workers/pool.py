@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import structlog
 
@@ -55,8 +55,15 @@ class TargetLocks:
         return len(self._locks)
 
 
-async def run_workers(queue: AlertQueue, pipeline: Pipeline, *, count: int) -> None:
-    """Run ``count`` workers that feed the pipeline until cancelled."""
+async def run_workers(
+    queue: AlertQueue,
+    pipeline: Pipeline,
+    *,
+    count: int,
+    on_handled: Callable[[QueuedAlert], None] | None = None,
+) -> None:
+    """Run ``count`` workers that feed the pipeline until cancelled. ``on_handled`` is called
+    with each alert once the pipeline is done with it."""
     locks = TargetLocks()
 
     async def work() -> None:
@@ -70,6 +77,8 @@ async def run_workers(queue: AlertQueue, pipeline: Pipeline, *, count: int) -> N
                 log.exception("alert_failed", alert_id=item.id, error=str(error))
             finally:
                 queue.done()
+                if on_handled is not None:
+                    on_handled(item)
 
     tasks = [asyncio.create_task(work()) for _ in range(count)]
     try:

@@ -1,0 +1,253 @@
+"""``responder serve`` runs the workers in a process of their own: its metrics, signals, drain,
+start failures, and what happens when either process dies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest_asyncio
+import yaml
+from aiohttp import web
+
+from tests.serve import (
+    REPO,
+    Daemon,
+    child_pid,
+    eventually,
+    free_port,
+    offline_config,
+    shell_alert,
+    start_daemon,
+    stop,
+)
+
+TOKEN = "worker-process-token-07"
+AUTHORIZED = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@dataclass
+class Hook:
+    """A webhook receiver on loopback that keeps the bodies it receives and can respond late."""
+
+    url: str = ""
+    delay_s: float = 0.0
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+
+    async def receive(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        await asyncio.sleep(self.delay_s)
+        self.bodies.append(body)
+        return web.Response(status=200)
+
+
+@pytest_asyncio.fixture
+async def hook() -> AsyncIterator[Hook]:
+    receiver = Hook()
+    app = web.Application()
+    app.router.add_post("/hook", receiver.receive)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    try:
+        yield receiver
+    finally:
+        await runner.cleanup()
+
+
+def config_for(tmp_path: Path, hook: Hook, **more: Any) -> dict[str, Any]:
+    config = offline_config(tmp_path, TOKEN, {"type": "webhook", "url": hook.url})
+    config["journal"] = {"path": str(tmp_path / "journal.db")}
+    return {**config, **more}
+
+
+async def post_alert(url: str) -> None:
+    async with aiohttp.ClientSession(headers=AUTHORIZED) as session:
+        async with session.post(url, data=json.dumps(shell_alert())) as response:
+            assert 202 == response.status, await response.text()
+
+
+async def scrape(url: str) -> str:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{url}/metrics") as response:
+            assert 200 == response.status
+            return await response.text()
+
+
+def sample(metrics: str, name: str, **labels: str) -> float | None:
+    """Return the value of the first sample of ``name`` that has ``labels``."""
+    for line in metrics.splitlines():
+        found = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line)
+        if found is None or found[1] != name:
+            continue
+        have = dict(re.findall(r'(\w+)="([^"]*)"', found[2] or ""))
+        if labels.items() <= have.items():
+            return float(found[3])
+    return None
+
+
+async def wait_gone(pid: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _gone(pid):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"process {pid} still runs after {timeout_s} s")
+
+
+async def exited(daemon: Daemon) -> str:
+    """Wait for serve to exit on its own, and return what it wrote to standard error."""
+    _, stderr = await asyncio.wait_for(daemon.process.communicate(), timeout=30)
+    return stderr.decode(errors="replace")
+
+
+def _gone(pid: int) -> bool:
+    """True when ``pid`` has exited: no such process, or a zombie waiting for its parent."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+async def test_metrics_join_both_processes(tmp_path: Path, hook: Hook) -> None:
+    daemon = await start_daemon(tmp_path, config_for(tmp_path, hook))
+    try:
+        await post_alert(daemon.url)
+        await eventually(lambda: len(hook.bodies) == 1)
+        metrics = await scrape(daemon.url)
+    finally:
+        await stop(daemon)
+    # Kept by the sink process:
+    rule = "Terminal shell in container"
+    assert 1.0 == sample(metrics, "responder_alerts_received_total", rule=rule)
+    # Kept by the worker process:
+    assert 1.0 == sample(
+        metrics, "responder_notifications_total", notifier="security", outcome="sent"
+    )
+    assert 1.0 == sample(
+        metrics, "responder_playbook_matches_total", playbook="shell-in-container"
+    )
+    assert 5.0 == sample(metrics, "responder_playbooks_loaded")
+    families = re.findall(r"^# TYPE (\S+)", metrics, re.MULTILINE)
+    assert len(families) == len(set(families)), families
+    sink = {"responder_queue_depth", "responder_alerts_rejected_total"}
+    workers = {"responder_actions_total", "responder_guard_refusals_total"}
+    assert sink | workers <= set(families)
+
+
+async def test_worker_killed_stops_sink(tmp_path: Path, hook: Hook) -> None:
+    # The webhook responds after the kill, so the alert is accepted and not finished.
+    hook.delay_s = 30.0
+    daemon = await start_daemon(tmp_path, config_for(tmp_path, hook))
+    worker = child_pid(daemon.process.pid)
+    assert worker is not None
+    await post_alert(daemon.url)
+    await asyncio.sleep(0.5)
+    os.kill(worker, signal.SIGKILL)
+    stderr = await exited(daemon)
+    assert 1 == daemon.process.returncode, stderr
+    assert '"event": "worker_process_exited"' in stderr
+    assert hook.bodies == []
+
+    # The next start resumes the alert and sends its notification.
+    hook.delay_s = 0.0
+    again = await start_daemon(tmp_path, config_for(tmp_path, hook))
+    try:
+        await eventually(lambda: len(hook.bodies) == 1)
+    finally:
+        stderr = await stop(again)
+    assert '"resumed": 1' in stderr
+    assert "Terminal shell in container" in json.dumps(hook.bodies[0])
+
+
+async def test_sink_killed_takes_worker_along(tmp_path: Path, hook: Hook) -> None:
+    daemon = await start_daemon(tmp_path, config_for(tmp_path, hook))
+    worker = child_pid(daemon.process.pid)
+    assert worker is not None
+    daemon.process.kill()
+    await daemon.process.wait()
+    await wait_gone(worker)
+
+
+async def test_ctrl_c_drains_accepted_alerts(tmp_path: Path, hook: Hook) -> None:
+    """SIGINT to the terminal's process group reaches the sink only, which lets the worker
+    process finish what it took before both exit."""
+    hook.delay_s = 1.0
+    daemon = await start_daemon(tmp_path, config_for(tmp_path, hook), new_session=True)
+    worker = child_pid(daemon.process.pid)
+    assert worker is not None
+    await post_alert(daemon.url)
+    await asyncio.sleep(0.3)
+    os.killpg(daemon.process.pid, signal.SIGINT)
+    stderr = await exited(daemon)
+    assert 0 == daemon.process.returncode, stderr
+    assert 1 == len(hook.bodies), stderr
+    await wait_gone(worker)
+
+
+async def test_sighup_reloads_worker_playbooks(tmp_path: Path, hook: Hook) -> None:
+    playbooks = tmp_path / "playbooks"
+    shutil.copytree(REPO / "playbooks", playbooks, ignore=shutil.ignore_patterns("tests"))
+    config = config_for(tmp_path, hook, playbooks=[str(playbooks)], reload_interval_s=3600)
+    daemon = await start_daemon(tmp_path, config)
+    try:
+        assert 5.0 == sample(await scrape(daemon.url), "responder_playbooks_loaded")
+        extra = yaml.safe_load((playbooks / "shell-in-container.yaml").read_text())
+        extra["playbooks"][0]["name"] = "shell-copy"
+        (playbooks / "shell-copy.yaml").write_text(yaml.safe_dump(extra))
+        daemon.process.send_signal(signal.SIGHUP)
+        loaded: list[float | None] = []
+
+        async def reloaded() -> None:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                loaded.append(sample(await scrape(daemon.url), "responder_playbooks_loaded"))
+                if loaded[-1] == 6.0:
+                    return
+                await asyncio.sleep(0.1)
+
+        await reloaded()
+    finally:
+        stderr = await stop(daemon)
+    assert 6.0 == loaded[-1], stderr
+    assert '"trigger": "sighup"' in stderr
+
+
+async def test_worker_start_failure_named(tmp_path: Path, hook: Hook) -> None:
+    config = config_for(
+        tmp_path,
+        hook,
+        kubernetes={"kubeconfig": str(tmp_path / "absent"), "required": True},
+        server={"host": "127.0.0.1", "port": free_port()},
+    )
+    config_path = tmp_path / "responder.yaml"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    environment = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "responder",
+        "serve",
+        "--config",
+        str(config_path),
+        stderr=asyncio.subprocess.PIPE,
+        env=environment,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    text = stderr.decode()
+    assert 1 == process.returncode, text
+    assert "responder: cannot load Kubernetes configuration: kubeconfig" in text
+    assert str(tmp_path / "absent") in text
