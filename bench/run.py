@@ -201,12 +201,19 @@ class Daemon:
     async def stop(self) -> None:
         await _stop_process(self.process)
 
+    def worker_pid(self) -> int:
+        """Return the pid of the worker process that ``responder serve`` started."""
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                # The parent pid is the second field after the command, which is in brackets.
+                fields = stat.read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+                if int(fields[1]) == self.process.pid:
+                    return int(stat.parent.name)
+        raise RuntimeError(f"responder serve (pid {self.process.pid}) has no worker process")
+
     def rss_kib(self) -> int:
-        status = Path(f"/proc/{self.process.pid}/status").read_text(encoding="utf-8")
-        found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-        if found is None:
-            raise RuntimeError(f"no VmRSS in /proc/{self.process.pid}/status")
-        return int(found.group(1))
+        """Return the resident memory of the sink and the worker process together."""
+        return _rss_kib(self.process.pid) + _rss_kib(self.worker_pid())
 
     async def queue_depth(self, session: aiohttp.ClientSession) -> int:
         async with session.get(f"{self.url}/metrics") as response:
@@ -418,12 +425,15 @@ async def profiled_load(
 ) -> dict[str, Any]:
     """Run a load and note the CPU share of each of ``processes`` (name to pid) while it ran.
 
-    With ``--profile``, sample the daemon with py-spy meanwhile."""
-    sampler = output = None
+    With ``--profile``, sample the sink and the worker process with py-spy meanwhile."""
+    samplers: dict[str, tuple[asyncio.subprocess.Process, Path]] = {}
     if ctx.profile_dir is not None and daemon is not None:
-        output = ctx.profile_dir / f"{name}.txt"
-        # The load generator needs about a second to start and warm up before the phase begins.
-        sampler = await profile.record(daemon.process.pid, spec["duration_s"] + 1, output)
+        for process, pid in (("sink", daemon.process.pid), ("workers", daemon.worker_pid())):
+            output = ctx.profile_dir / f"{name}.{process}.txt"
+            # The load generator needs about a second to start and warm up before the phase
+            # begins.
+            sampler = await profile.record(pid, spec["duration_s"] + 1, output)
+            samplers[process] = (sampler, output)
     readings: list[tuple[float, dict[str, float]]] = []
     reading = asyncio.create_task(read_cpu(processes, readings))
     try:
@@ -435,10 +445,10 @@ async def profiled_load(
         "load generator": result.pop("cpu_percent"),
         **cpu_shares(readings, start, end),
     }
-    if sampler is not None and output is not None:
+    for process, (sampler, output) in samplers.items():
         await sampler.wait()
         if output.exists():
-            result["profile"] = asdict(profile.summarize_profile(output))
+            result.setdefault("profile", {})[process] = asdict(profile.summarize_profile(output))
     return result
 
 
@@ -466,7 +476,19 @@ def cpu_shares(
 
 
 def responder_processes(ctx: Context, daemon: Daemon) -> dict[str, int]:
-    return {"daemon": daemon.process.pid, "test server": ctx.kube.process.pid}
+    return {
+        "sink": daemon.process.pid,
+        "workers": daemon.worker_pid(),
+        "test server": ctx.kube.process.pid,
+    }
+
+
+def _rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    if found is None:
+        raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
+    return int(found.group(1))
 
 
 async def bare_phases(ctx: Context, bare: Server) -> dict[str, Any]:
