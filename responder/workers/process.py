@@ -212,7 +212,7 @@ async def serve(sock: socket.socket) -> int:
     configure_logging(settings.log_format, settings.log_level)
 
     metrics = Metrics()
-    # The sink bounds what it sends by its own queue, so this one never refuses.
+    # The sink bounds what it sends by its own queue's capacity.
     queue = AlertQueue(sys.maxsize)
     link = SinkLink(channel) if journal_on else None
     async with contextlib.AsyncExitStack() as resources:
@@ -255,7 +255,7 @@ async def _answer(
         try:
             messages = await channel.receive()
         except ChannelClosed:
-            # The sink is gone without asking to drain: what it accepted stays pending in the
+            # The sink is gone without a drain request. What it accepted stays pending in the
             # journal, and nothing this process did from now on could be recorded.
             log.error("worker_process_orphaned", effect="exiting at once")
             os._exit(EXIT_ORPHANED)

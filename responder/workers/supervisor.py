@@ -17,14 +17,15 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
 from responder.errors import ConfigError
 from responder.settings import Settings
-from responder.store.journal import Journal
-from responder.store.queue import AlertQueue
+from responder.store.journal import Decision, Journal
+from responder.store.queue import AlertQueue, QueuedAlert
 from responder.workers.channel import Channel, ChannelClosed, Message
 from responder.workers.process import SHUTDOWN_GRACE_S
 
@@ -36,12 +37,24 @@ START_TIMEOUT_S = 60.0
 REPLY_TIMEOUT_S = 5.0
 
 
+def stop_sink() -> None:
+    """Stop the sink as SIGTERM does: it stops accepting and closes the journal cleanly."""
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 class WorkerProcess:
     """The worker process, seen from the sink."""
 
-    def __init__(self, queue: AlertQueue, journal: Journal | None) -> None:
+    def __init__(
+        self,
+        queue: AlertQueue,
+        journal: Journal | None,
+        *,
+        on_failure: Callable[[], None] = stop_sink,
+    ) -> None:
         self._queue = queue
         self._journal = journal
+        self._on_failure = on_failure
         self._process: asyncio.subprocess.Process | None = None
         self._channel: Channel | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -49,6 +62,8 @@ class WorkerProcess:
         self._replies: dict[int, asyncio.Future[Any]] = {}
         self._requests = itertools.count()
         self._stopping = False
+        self.drain_timeout_s = SHUTDOWN_GRACE_S + 5.0
+        """Time the worker process has to exit after a drain request before it is killed."""
         self.kubernetes = False
         """True when the worker process connected to the Kubernetes API."""
         self.failed: str | None = None
@@ -80,7 +95,7 @@ class WorkerProcess:
         except TimeoutError:
             raise ConfigError(
                 f"the worker process did not start within {START_TIMEOUT_S:.0f} s; "
-                "check that the Kubernetes API answers"
+                "check that the Kubernetes API responds"
             ) from None
         self._reader = asyncio.create_task(self._read(channel), name="worker-process-reader")
         self._feeder = asyncio.create_task(self._feed(channel), name="worker-process-feeder")
@@ -118,13 +133,30 @@ class WorkerProcess:
         """Send every alert put in the queue, in order, in batches of what is waiting."""
         while True:
             items = await self._queue.take()
-            batch = []
-            for item in items:
-                decisions = None
-                if item.resumed and self._journal is not None:
-                    decisions = await self._journal.decisions(item.id)
-                batch.append((item, decisions))
-            channel.send("alerts", batch)
+            batch = [(item, await self._recorded(item)) for item in items]
+            try:
+                channel.send("alerts", batch)
+            except ChannelClosed:
+                # The reader saw the worker process exit, and the sink is stopping. The alerts
+                # stay pending in the journal.
+                return
+
+    async def _recorded(self, item: QueuedAlert) -> list[Decision] | None:
+        """Return the decisions of a resumed alert, which the worker process skips."""
+        if not item.resumed or self._journal is None:
+            return None
+        try:
+            return await self._journal.decisions(item.id)
+        except Exception as error:
+            # Without them the alert runs every step again, and every action checks its
+            # target first.
+            log.error(
+                "journal_read_failed",
+                alert_id=item.id,
+                error=f"{type(error).__name__}: {error}",
+                effect="the resumed alert runs every step again",
+            )
+            return None
 
     async def _read(self, channel: Channel) -> None:
         try:
@@ -134,6 +166,13 @@ class WorkerProcess:
         except ChannelClosed:
             if self._stopping:
                 return
+        except Exception as error:
+            # A frame that does not unpickle, or a message the sink cannot apply: the two
+            # processes no longer agree, so the worker process is stopped with the sink.
+            log.exception("worker_channel_failed", error=f"{type(error).__name__}: {error}")
+            if self._process is not None and self._process.returncode is None:
+                self._process.kill()
+        if not self._stopping:
             status = await self._exit_status()
             self.failed = f"the worker process exited with status {status}"
             log.error(
@@ -142,9 +181,7 @@ class WorkerProcess:
                 effect="stopping; accepted alerts stay pending in the journal and resume at "
                 "the next start",
             )
-            # The same graceful stop as SIGTERM: the sink stops accepting and the journal is
-            # closed cleanly.
-            os.kill(os.getpid(), signal.SIGTERM)
+            self._on_failure()
 
     def _take(self, message: Message) -> None:
         kind = message[0]
@@ -196,7 +233,7 @@ class WorkerProcess:
             with contextlib.suppress(ChannelClosed):
                 channel.send("drain")
             try:
-                async with asyncio.timeout(SHUTDOWN_GRACE_S + 5.0):
+                async with asyncio.timeout(self.drain_timeout_s):
                     await process.wait()
             except TimeoutError:
                 log.error("worker_process_killed", reason="did not exit after draining")
