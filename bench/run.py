@@ -44,6 +44,7 @@ from bench import profile
 from bench.loadgen import BEARER_TOKEN
 from bench.stats import summarize
 from bench.workload import REPO, AlertFactory, load_samples, playbook_set
+from tests.serve import child_pid
 
 STARTUP_TIMEOUT_S = 30.0
 # The daemon drains its queue for up to 20 s on SIGTERM, and this leaves room for the rest.
@@ -203,13 +204,10 @@ class Daemon:
 
     def worker_pid(self) -> int:
         """Return the pid of the worker process that ``responder serve`` started."""
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError):
-                # The parent pid is the second field after the command, which is in brackets.
-                fields = stat.read_text(encoding="utf-8").rsplit(")", 1)[1].split()
-                if int(fields[1]) == self.process.pid:
-                    return int(stat.parent.name)
-        raise RuntimeError(f"responder serve (pid {self.process.pid}) has no worker process")
+        pid = child_pid(self.process.pid)
+        if pid is None:
+            raise RuntimeError(f"responder serve (pid {self.process.pid}) has no worker process")
+        return pid
 
     def rss_kib(self) -> int:
         """Return the resident memory of the sink and the worker process together."""

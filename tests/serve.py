@@ -110,16 +110,27 @@ async def start_daemon(
 ) -> Daemon:
     """Write ``config`` (its server address is set here) and start serve until it is ready.
 
-    Readiness is read from ``ready_url``, by default the sink's ``/readyz``. KUBECONFIG is
-    removed from the environment, so that only the config's kubeconfig is used. With
+    Readiness is read from ``ready_url``, by default the sink's ``/readyz``. With
     ``new_session``, serve leads a process group of its own, as in a terminal, which a test can
     signal as a whole."""
     port = free_port()
     config = {**config, "server": {**config.get("server", {}), "host": "127.0.0.1", "port": port}}
+    process = await spawn_serve(tmp_path, config, start_new_session=new_session)
+    daemon = Daemon(process, f"http://127.0.0.1:{port}")
+    await wait_ready(daemon, ready_url or f"{daemon.url}/readyz")
+    return daemon
+
+
+async def spawn_serve(
+    tmp_path: Path, config: dict[str, Any], **options: Any
+) -> asyncio.subprocess.Process:
+    """Write ``config`` to ``tmp_path`` and start ``responder serve`` on it, with standard output
+    and error piped. KUBECONFIG is removed from the environment, so that only the config's
+    kubeconfig is used. ``options`` go to ``asyncio.create_subprocess_exec``."""
     config_path = tmp_path / "responder.yaml"
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
     environment = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
-    process = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "responder",
@@ -130,11 +141,8 @@ async def start_daemon(
         stderr=asyncio.subprocess.PIPE,
         env=environment,
         cwd=tmp_path,
-        start_new_session=new_session,
+        **options,
     )
-    daemon = Daemon(process, f"http://127.0.0.1:{port}")
-    await wait_ready(daemon, ready_url or f"{daemon.url}/readyz")
-    return daemon
 
 
 async def wait_ready(daemon: Daemon, url: str) -> None:

@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from tests.serve import (
     free_port,
     offline_config,
     shell_alert,
+    spawn_serve,
     start_daemon,
     stop,
 )
@@ -233,19 +233,7 @@ async def test_worker_start_failure_named(tmp_path: Path, hook: Hook) -> None:
         kubernetes={"kubeconfig": str(tmp_path / "absent"), "required": True},
         server={"host": "127.0.0.1", "port": free_port()},
     )
-    config_path = tmp_path / "responder.yaml"
-    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    environment = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "responder",
-        "serve",
-        "--config",
-        str(config_path),
-        stderr=asyncio.subprocess.PIPE,
-        env=environment,
-    )
+    process = await spawn_serve(tmp_path, config)
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
     text = stderr.decode()
     assert 1 == process.returncode, text
