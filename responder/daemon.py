@@ -28,10 +28,7 @@ from responder.settings import Settings
 from responder.store.journal import Retention
 from responder.store.queue import AlertQueue
 from responder.store.sqlite import SqliteJournal
-from responder.workers.process import load_playbook_set
 from responder.workers.supervisor import WorkerProcess
-
-__all__ = ["DAEMON", "Daemon", "build_app", "load_playbook_set", "open_journal"]
 
 log = structlog.get_logger("responder.daemon")
 

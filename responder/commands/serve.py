@@ -9,13 +9,14 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from responder.daemon import DAEMON, build_app, load_playbook_set
+from responder.daemon import DAEMON, build_app
 from responder.drill.record import check_writable
 from responder.errors import ConfigError
 from responder.ingest.auth import warn_if_open
 from responder.ingest.tls import server_ssl_context
 from responder.record.logs import configure_logging
 from responder.settings import load_settings
+from responder.workers.process import load_playbook_set
 
 log = structlog.get_logger("responder")
 

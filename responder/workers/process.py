@@ -119,6 +119,11 @@ class SinkLink:
     async def decisions(self, alert_id: str) -> list[Decision]:
         return self._resumed.pop(alert_id, [])
 
+    def forget(self, alert_id: str) -> None:
+        """Drop the decisions of a handled alert that the pipeline did not read, such as one
+        that no playbook matches since a reload."""
+        self._resumed.pop(alert_id, None)
+
     def _send(self, *message: object) -> None:
         try:
             self._channel.send(*message)
@@ -227,7 +232,7 @@ async def serve(sock: socket.socket) -> int:
                 metrics=metrics,
                 queue=queue,
                 journal=link,
-                on_handled=lambda item: channel.send("handled", item.id),
+                on_handled=lambda item: _handled(channel, link, item),
                 resources=resources,
             )
         except ConfigError as error:
@@ -240,6 +245,12 @@ async def serve(sock: socket.socket) -> int:
         await _shut_down(queue, workers)
     await channel.close()
     return 0
+
+
+def _handled(channel: Channel, link: SinkLink | None, item: QueuedAlert) -> None:
+    if link is not None:
+        link.forget(item.id)
+    channel.send("handled", item.id)
 
 
 async def _answer(
