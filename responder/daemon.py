@@ -32,6 +32,10 @@ from responder.workers.supervisor import WorkerProcess
 
 log = structlog.get_logger("responder.daemon")
 
+# Time the worker process has to reply to /healthz's ping. The shipped liveness probe gives up
+# after 2 s, and a worker process whose loop is alive replies within milliseconds.
+LIVENESS_TIMEOUT_S = 1.5
+
 
 @dataclass
 class Daemon:
@@ -100,12 +104,16 @@ async def _start(
     if journal is not None:
         resources.push_async_callback(journal.close)
     workers = WorkerProcess(sink.queue, journal)
-    resources.push_async_callback(workers.stop)
-    await workers.start(settings)
+    # Installed before the stop is registered, so that it is removed after the worker process
+    # has drained: a SIGHUP during the drain is forwarded, not taken by its default action,
+    # which ends the process.
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, workers.forward, signal.SIGHUP)
     resources.callback(loop.remove_signal_handler, signal.SIGHUP)
+    resources.push_async_callback(workers.stop)
+    await workers.start(settings)
     sink.readiness.append(_workers_ready(workers))
+    sink.liveness.append(_workers_alive(workers))
     sink.worker_metrics = _worker_metrics(workers)
     sink.journal = journal
     app[DAEMON] = Daemon(settings, sink.metrics, sink.queue, workers, sink)
@@ -188,6 +196,19 @@ def _workers_ready(workers: WorkerProcess) -> ReadinessCheck:
         except TimeoutError:
             return "the worker process did not reply in time"
         return "; ".join(problems) or None
+
+    return check
+
+
+def _workers_alive(workers: WorkerProcess) -> ReadinessCheck:
+    async def check() -> str | None:
+        if workers.failed is not None:
+            return workers.failed
+        try:
+            await workers.request("ping", timeout_s=LIVENESS_TIMEOUT_S)
+        except TimeoutError:
+            return f"the worker process did not reply within {LIVENESS_TIMEOUT_S} s"
+        return None
 
     return check
 

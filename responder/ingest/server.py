@@ -50,6 +50,8 @@ class Sink:
     """The store of accepted alerts, written before the 202. None keeps them in memory only."""
     # Each check returns None when ready, or a sentence saying why not.
     readiness: list[ReadinessCheck] = field(default_factory=list)
+    # The same for /healthz: a failed check makes the kubelet restart the container.
+    liveness: list[ReadinessCheck] = field(default_factory=list)
     worker_metrics: Callable[[], Awaitable[bytes]] | None = None
     """The worker process's metrics in the text format. With it, /metrics shows the sink's
     own families from ``metrics`` and the rest from the worker process."""
@@ -159,6 +161,10 @@ def _busy(sink: Sink, reason: str, message: str) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    sink = request.app[SINK]
+    problems = [problem for check in sink.liveness if (problem := await check()) is not None]
+    if problems:
+        return web.json_response({"status": "unhealthy", "problems": problems}, status=503)
     return web.json_response({"status": "ok"})
 
 

@@ -7,7 +7,8 @@ worker process's end of a socket pair (see ``channel``). Messages from the sink:
   Kubernetes and replies ``("started", kubernetes_connected)`` or ``("failed", message)``;
 - ``("alerts", [(item, decisions), ...])``: accepted alerts, in order, each resumed one with the
   decisions that the journal contains for it;
-- ``("metrics", number)`` and ``("ready", number)``: the reply has the same kind and number;
+- ``("ping", number)``, ``("metrics", number)`` and ``("ready", number)``: the reply has the
+  same kind and number;
 - ``("drain",)``: finish what was accepted, within ``SHUTDOWN_GRACE_S``, and exit.
 
 Messages to the sink: ``("record", decision)`` and ``("finish", alert_id)`` for the journal,
@@ -15,8 +16,9 @@ which only the sink writes, and ``("handled", alert_id)`` when a worker is done 
 which gives its room in the sink's queue back.
 
 The process dies with the sink. It requests SIGKILL from the kernel for when its parent exits,
-ignores SIGINT and SIGTERM because the sink decides when it stops, and exits at once when the
-channel closes. SIGHUP reloads the playbooks, and the sink forwards the SIGHUP it receives.
+takes SIGINT and SIGTERM without acting because the sink decides when it stops, and exits at
+once when the channel closes. SIGHUP reloads the playbooks, and the sink forwards the SIGHUP it
+receives.
 """
 
 from __future__ import annotations
@@ -57,9 +59,11 @@ from responder.workers.pool import run_workers
 
 log = structlog.get_logger("responder.workers")
 
-# Time given on shutdown to finish accepted alerts and queued notifications, in seconds.
-# Kubernetes sends SIGKILL 30 s after SIGTERM by default, so this leaves room for the rest.
+# Time given on shutdown to finish accepted alerts and queued notifications, in seconds: the
+# actions get all but NOTIFY_DRAIN_S of it, the notifications still queued the rest. Kubernetes
+# sends SIGKILL 30 s after SIGTERM by default, and the sink's own stop takes up to 5 s more.
 SHUTDOWN_GRACE_S = 20.0
+NOTIFY_DRAIN_S = 5.0
 
 # Exit status when the sink closed the channel without asking to drain.
 EXIT_ORPHANED = 70
@@ -291,7 +295,9 @@ async def _answer(
 
 async def _reply(channel: Channel, message: Message, workers: Workers, metrics: Metrics) -> None:
     kind, request = message[0], message[1]
-    if kind == "metrics":
+    if kind == "ping":
+        channel.send(kind, request, True)
+    elif kind == "metrics":
         channel.send(kind, request, exposition(metrics.registry, sink=False))
     elif kind == "ready":
         channel.send(kind, request, await _problems(workers))
@@ -313,12 +319,12 @@ async def _problems(workers: Workers) -> list[str]:
 async def _shut_down(queue: AlertQueue, workers: Workers) -> None:
     log.info("responder_stopping", queued=len(queue))
     try:
-        async with asyncio.timeout(SHUTDOWN_GRACE_S):
+        async with asyncio.timeout(SHUTDOWN_GRACE_S - NOTIFY_DRAIN_S):
             await queue.wait_idle()
     except TimeoutError:
         # What is left stays pending in the journal and is resumed at the next start.
         log.error("shutdown_incomplete", unhandled=len(queue))
-    await workers.dispatcher.drain(SHUTDOWN_GRACE_S / 4)
+    await workers.dispatcher.drain(NOTIFY_DRAIN_S)
     workers.task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await workers.task
@@ -333,6 +339,10 @@ def _die_with_parent(parent: int) -> None:
         sys.exit(EXIT_ORPHANED)
 
 
+def _ignore(signum: int, frame: object) -> None:
+    """Take SIGINT and SIGTERM without acting: the sink decides when this process stops."""
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or not all(arg.isdigit() for arg in argv):
         print(
@@ -342,8 +352,10 @@ def main(argv: list[str]) -> int:
         )
         return 2
     _die_with_parent(int(argv[1]))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # A handler that does nothing, rather than SIG_IGN: programs this process starts, such as
+    # a kubeconfig credential plugin, would inherit an ignored signal, but not a handler.
+    signal.signal(signal.SIGINT, _ignore)
+    signal.signal(signal.SIGTERM, _ignore)
     return asyncio.run(serve(socket.socket(fileno=int(argv[0]))))
 
 

@@ -35,6 +35,8 @@ log = structlog.get_logger("responder.workers")
 START_TIMEOUT_S = 60.0
 # Time the worker process has to reply to a scrape of /metrics or to a readiness probe.
 REPLY_TIMEOUT_S = 5.0
+# Time the worker process has to exit after its own drain, which takes SHUTDOWN_GRACE_S at most.
+EXIT_MARGIN_S = 2.0
 
 
 def stop_sink() -> None:
@@ -62,7 +64,9 @@ class WorkerProcess:
         self._replies: dict[int, asyncio.Future[Any]] = {}
         self._requests = itertools.count()
         self._stopping = False
-        self.drain_timeout_s = SHUTDOWN_GRACE_S + 5.0
+        self.start_timeout_s = START_TIMEOUT_S
+        """Time the worker process has to load the playbooks and connect to Kubernetes."""
+        self.drain_timeout_s = SHUTDOWN_GRACE_S + EXIT_MARGIN_S
         """Time the worker process has to exit after a drain request before it is killed."""
         self.kubernetes = False
         """True when the worker process connected to the Kubernetes API."""
@@ -90,12 +94,16 @@ class WorkerProcess:
         self._channel = channel = await Channel.open(ours)
         channel.send("start", settings, self._journal is not None)
         try:
-            async with asyncio.timeout(START_TIMEOUT_S):
+            async with asyncio.timeout(self.start_timeout_s):
                 await self._await_start(channel)
         except TimeoutError:
+            # A worker process that has not started cannot take a drain request.
+            self._process.kill()
+            await self._process.wait()
             raise ConfigError(
-                f"the worker process did not start within {START_TIMEOUT_S:.0f} s; "
-                "check that the Kubernetes API responds"
+                f"the worker process did not start within {self.start_timeout_s:g} s; check the "
+                "kubeconfig's credential plugin, if it has one, and that the playbook files "
+                "can be read"
             ) from None
         self._reader = asyncio.create_task(self._read(channel), name="worker-process-reader")
         self._feeder = asyncio.create_task(self._feed(channel), name="worker-process-feeder")
@@ -191,16 +199,17 @@ class WorkerProcess:
             _soon(self._journal.record_soon, message[1], message[1].alert_id)
         elif kind == "finish" and self._journal is not None:
             _soon(self._journal.finish_soon, message[1], message[1])
-        elif kind in ("metrics", "ready"):
+        elif kind in ("ping", "metrics", "ready"):
             reply = self._replies.pop(message[1], None)
             if reply is not None and not reply.done():
                 reply.set_result(message[2])
         else:
             log.error("worker_message_unknown", kind=kind)
 
-    async def request(self, kind: str) -> Any:
-        """Request the worker process's ``metrics`` or its ``ready`` problems and return its
-        reply. Raise TimeoutError when it is not running or does not reply in time."""
+    async def request(self, kind: str, *, timeout_s: float = REPLY_TIMEOUT_S) -> Any:
+        """Request a ``ping``, the worker process's ``metrics`` or its ``ready`` problems, and
+        return its reply. Raise TimeoutError when it is not running or does not reply within
+        ``timeout_s``."""
         if self._channel is None or self._stopping or self.failed:
             raise TimeoutError("the worker process is not running")
         number = next(self._requests)
@@ -208,7 +217,7 @@ class WorkerProcess:
         self._replies[number] = reply
         try:
             self._channel.send(kind, number)
-            async with asyncio.timeout(REPLY_TIMEOUT_S):
+            async with asyncio.timeout(timeout_s):
                 return await reply
         except ChannelClosed:
             raise TimeoutError("the worker process is not running") from None

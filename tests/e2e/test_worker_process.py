@@ -239,3 +239,52 @@ async def test_worker_start_failure_named(tmp_path: Path, hook: Hook) -> None:
     assert 1 == process.returncode, text
     assert "responder: cannot load Kubernetes configuration: kubeconfig" in text
     assert str(tmp_path / "absent") in text
+
+
+async def test_sighup_during_drain_forwarded(tmp_path: Path, hook: Hook) -> None:
+    """A SIGHUP that a config reloader sends while the sink drains must not end the sink."""
+    hook.delay_s = 1.5
+    daemon = await start_daemon(tmp_path, config_for(tmp_path, hook))
+    await post_alert(daemon.url)
+    await asyncio.sleep(0.3)
+    daemon.process.send_signal(signal.SIGTERM)
+    await asyncio.sleep(0.3)
+    daemon.process.send_signal(signal.SIGHUP)
+    stderr = await exited(daemon)
+    assert 0 == daemon.process.returncode, stderr
+    assert 1 == len(hook.bodies), stderr
+
+
+def caught_signals(pid: int) -> tuple[int, int]:
+    """Return the masks of ignored and caught signals of ``pid``, from /proc."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    ignored = int(re.search(r"^SigIgn:\s+(\w+)", status, re.MULTILINE)[1], 16)  # type: ignore[index]
+    caught = int(re.search(r"^SigCgt:\s+(\w+)", status, re.MULTILINE)[1], 16)  # type: ignore[index]
+    return ignored, caught
+
+
+async def test_stuck_worker_fails_healthz(tmp_path: Path, hook: Hook) -> None:
+    daemon = await start_daemon(tmp_path, config_for(tmp_path, hook))
+    worker = child_pid(daemon.process.pid)
+    assert worker is not None
+    # SIGINT and SIGTERM are caught, not ignored: a program the worker process starts, such as
+    # a credential plugin, gets the default actions back.
+    ignored, caught = caught_signals(worker)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        assert not ignored & (1 << (signum - 1))
+        assert caught & (1 << (signum - 1))
+    try:
+        async with aiohttp.ClientSession() as session:
+            os.kill(worker, signal.SIGSTOP)
+            try:
+                async with session.get(f"{daemon.url}/healthz") as response:
+                    stuck = (response.status, await response.json())
+            finally:
+                os.kill(worker, signal.SIGCONT)
+            async with session.get(f"{daemon.url}/healthz") as response:
+                alive = response.status
+    finally:
+        await stop(daemon)
+    assert 503 == stuck[0]
+    assert ["the worker process did not reply within 1.5 s"] == stuck[1]["problems"]
+    assert 200 == alive

@@ -7,12 +7,21 @@ import pickle
 import socket
 import struct
 import sys
+import time
+from pathlib import Path
 
+import pytest
+import yaml
+
+from responder.errors import ConfigError
+from responder.settings import Settings
 from responder.store.journal import Decision
 from responder.store.queue import AlertQueue, QueuedAlert
 from responder.workers.channel import Channel
+from responder.workers.process import NOTIFY_DRAIN_S, SHUTDOWN_GRACE_S
 from responder.workers.supervisor import WorkerProcess
 from tests.samples import sample_alert
+from tests.serve import REPO
 
 
 class RecordingJournal:
@@ -118,3 +127,57 @@ async def test_exit_without_drain_stops_sink() -> None:
     await workers.stop()
     assert ["stopped"] == failures
     assert "exited with status -9" == (workers.failed or "").removeprefix("the worker process ")
+
+
+def test_sink_outwaits_worker_drain() -> None:
+    # The worker process drains within SHUTDOWN_GRACE_S, actions and notifications together, and
+    # the sink kills it only after that.
+    assert NOTIFY_DRAIN_S < SHUTDOWN_GRACE_S
+    assert WorkerProcess(AlertQueue(1), None).drain_timeout_s > SHUTDOWN_GRACE_S
+
+
+async def test_hung_start_killed_at_once(tmp_path: Path) -> None:
+    """A kubeconfig credential plugin that never returns keeps the worker process from
+    starting."""
+    plugin = tmp_path / "plugin.py"
+    # Waits until its parent, the worker process, is gone, so the test leaves nothing behind.
+    plugin.write_text(
+        "import os, time\n"
+        "parent = os.getppid()\n"
+        "while os.getppid() == parent:\n"
+        "    time.sleep(0.05)\n"
+    )
+    kubeconfig = tmp_path / "kubeconfig"
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable}}
+    user["exec"]["args"] = [str(plugin)]
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
+                "users": [{"name": "u", "user": user}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+
+    settings = Settings(
+        playbooks=[REPO / "playbooks"],
+        kubernetes={"kubeconfig": kubeconfig},
+        notifiers={"security": {"type": "log"}},
+        auth={"mode": "none", "allow_unauthenticated": True},
+    )
+
+    workers = WorkerProcess(AlertQueue(10), None)
+    workers.start_timeout_s = 2.0
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="did not start within 2 s; check the kubeconfig"):
+        await workers.start(settings)
+    process = workers._process
+    assert process is not None
+    assert process.returncode is not None
+    await workers.stop()
+    # Killed at once: no wait for a drain that a process stuck at start cannot take.
+    assert time.monotonic() - started < 10
