@@ -109,7 +109,7 @@ async def _start(
     # which ends the process.
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, workers.forward, signal.SIGHUP)
-    resources.callback(loop.remove_signal_handler, signal.SIGHUP)
+    resources.callback(_stop_forwarding, loop)
     resources.push_async_callback(workers.stop)
     await workers.start(settings)
     sink.readiness.append(_workers_ready(workers))
@@ -185,6 +185,13 @@ async def _prune_forever(journal: SqliteJournal, settings: Settings) -> None:
             if deleted:
                 log.info("journal_pruned", deleted=deleted)
         await asyncio.sleep(settings.journal.prune_interval_s)
+
+
+def _stop_forwarding(loop: asyncio.AbstractEventLoop) -> None:
+    """Remove the SIGHUP handler and ignore SIGHUP for the rest of the stop: its default
+    action ends the process, which would skip closing the journal."""
+    loop.remove_signal_handler(signal.SIGHUP)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 def _workers_ready(workers: WorkerProcess) -> ReadinessCheck:

@@ -93,6 +93,44 @@ def child_pid(pid: int) -> int | None:
     return None
 
 
+def process_gone(pid: int) -> bool:
+    """True when ``pid`` has exited: no such process, or a zombie waiting for its parent."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+def hanging_kubeconfig(tmp_path: Path) -> tuple[Path, Path]:
+    """Write a kubeconfig whose exec credential plugin never returns, which keeps the worker
+    process from starting. Return the kubeconfig and the file where the plugin writes its pid.
+    The plugin exits on its own after 30 s."""
+    pid_file = tmp_path / "plugin.pid"
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(
+        "import os, pathlib, sys, time\n"
+        "pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))\n"
+        "time.sleep(30)\n"
+    )
+    command = {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable}
+    command["args"] = [str(plugin), str(pid_file)]
+    kubeconfig = tmp_path / "hanging-kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
+                "users": [{"name": "u", "user": {"exec": command}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    return kubeconfig, pid_file
+
+
 class Daemon:
     """A running ``responder serve`` and its base URL."""
 

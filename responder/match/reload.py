@@ -142,6 +142,7 @@ class PlaybookReloader:
         self._signal_tasks: set[asyncio.Task[ReloadResult]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._signal_installed = False
+        self._previous = signal.getsignal(signal.SIGHUP)
 
     async def check_now(self, *, force: bool = False, trigger: str = "poll") -> ReloadResult:
         """Reload when the paths changed since the last check, or always with ``force``.
@@ -194,6 +195,7 @@ class PlaybookReloader:
         self._loop = asyncio.get_running_loop()
         self._poller = self._loop.create_task(self._poll(), name="playbook-reloader")
         try:
+            self._previous = signal.getsignal(signal.SIGHUP)
             self._loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         except (NotImplementedError, RuntimeError, ValueError, AttributeError) as error:
             # Event loops off the main thread, and platforms without SIGHUP, cannot take it.
@@ -211,6 +213,9 @@ class PlaybookReloader:
         """Stop polling, remove the SIGHUP handler and cancel reloads still running."""
         if self._signal_installed and self._loop is not None:
             self._loop.remove_signal_handler(signal.SIGHUP)
+            # remove_signal_handler leaves the default action, which ends the process: the
+            # handler from before start() comes back instead.
+            signal.signal(signal.SIGHUP, self._previous)
             self._signal_installed = False
         tasks = [task for task in (self._poller, *self._signal_tasks) if task is not None]
         for task in tasks:

@@ -340,7 +340,8 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _ignore(signum: int, frame: object) -> None:
-    """Take SIGINT and SIGTERM without acting: the sink decides when this process stops."""
+    """Take a signal without acting: the sink decides when this process stops, and a SIGHUP
+    before the playbook reloader runs or after it stops has nothing to reload."""
 
 
 def main(argv: list[str]) -> int:
@@ -353,10 +354,16 @@ def main(argv: list[str]) -> int:
         return 2
     _die_with_parent(int(argv[1]))
     # A handler that does nothing, rather than SIG_IGN: programs this process starts, such as
-    # a kubeconfig credential plugin, would inherit an ignored signal, but not a handler.
-    signal.signal(signal.SIGINT, _ignore)
-    signal.signal(signal.SIGTERM, _ignore)
-    return asyncio.run(serve(socket.socket(fileno=int(argv[0]))))
+    # a kubeconfig credential plugin, would inherit an ignored signal, but not a handler. The
+    # playbook reloader takes SIGHUP over once it runs, and gives it back here when it stops.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _ignore)
+    status = asyncio.run(serve(socket.socket(fileno=int(argv[0]))))
+    # The interpreter puts the default actions back for Python handlers as it exits, and the
+    # default action of SIGHUP ends the process with a signal, not with the status.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    return status
 
 
 if __name__ == "__main__":

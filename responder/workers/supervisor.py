@@ -98,8 +98,7 @@ class WorkerProcess:
                 await self._await_start(channel)
         except TimeoutError:
             # A worker process that has not started cannot take a drain request.
-            self._process.kill()
-            await self._process.wait()
+            await self._kill()
             raise ConfigError(
                 f"the worker process did not start within {self.start_timeout_s:g} s; check the "
                 "kubeconfig's credential plugin, if it has one, and that the playbook files "
@@ -178,8 +177,7 @@ class WorkerProcess:
             # A frame that does not unpickle, or a message the sink cannot apply: the two
             # processes no longer agree, so the worker process is stopped with the sink.
             log.exception("worker_channel_failed", error=f"{type(error).__name__}: {error}")
-            if self._process is not None and self._process.returncode is None:
-                self._process.kill()
+            await self._kill()
         if not self._stopping:
             status = await self._exit_status()
             self.failed = f"the worker process exited with status {status}"
@@ -233,12 +231,17 @@ class WorkerProcess:
         """Request the worker process to drain, and wait for it to exit."""
         self._stopping = True
         process, channel = self._process, self._channel
-        if process is None or channel is None:
+        if process is None:
             return
         if self._feeder is not None:
             # Alerts not sent yet stay pending in the journal.
             self._feeder.cancel()
-        if process.returncode is None:
+
+        if process.returncode is None and (channel is None or self._reader is None):
+            # Stopped during its start, which a drain request cannot interrupt.
+            log.warning("worker_process_killed", reason="stopped before it started")
+            await self._kill()
+        elif process.returncode is None and channel is not None:
             with contextlib.suppress(ChannelClosed):
                 channel.send("drain")
             try:
@@ -246,16 +249,33 @@ class WorkerProcess:
                     await process.wait()
             except TimeoutError:
                 log.error("worker_process_killed", reason="did not exit after draining")
-                process.kill()
-                await process.wait()
+                await self._kill()
+        level = log.info if process.returncode == 0 else log.warning
+        level("worker_process_stopped", status=process.returncode)
+
         # The reader applies what the worker process sent before it exited.
         for task in (self._reader, self._feeder):
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        await channel.close()
+        if channel is not None:
+            await channel.close()
         for reply in self._replies.values():
             reply.cancel()
+
+    async def _kill(self) -> None:
+        """Kill the worker process and what it started, such as a credential plugin: it leads
+        a process group of its own."""
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            # Not a group of its own after all: kill the process alone.
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+        await process.wait()
 
 
 def _soon(write: Any, value: Any, alert_id: str) -> None:

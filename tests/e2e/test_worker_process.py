@@ -4,6 +4,7 @@ start failures, and what happens when either process dies."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -26,7 +27,9 @@ from tests.serve import (
     child_pid,
     eventually,
     free_port,
+    hanging_kubeconfig,
     offline_config,
+    process_gone,
     shell_alert,
     spawn_serve,
     start_daemon,
@@ -101,7 +104,7 @@ def sample(metrics: str, name: str, **labels: str) -> float | None:
 async def wait_gone(pid: int, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if _gone(pid):
+        if process_gone(pid):
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"process {pid} still runs after {timeout_s} s")
@@ -111,15 +114,6 @@ async def exited(daemon: Daemon) -> str:
     """Wait for serve to exit on its own, and return what it wrote to standard error."""
     _, stderr = await asyncio.wait_for(daemon.process.communicate(), timeout=30)
     return stderr.decode(errors="replace")
-
-
-def _gone(pid: int) -> bool:
-    """True when ``pid`` has exited: no such process, or a zombie waiting for its parent."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state == "Z"
 
 
 async def test_metrics_join_both_processes(tmp_path: Path, hook: Hook) -> None:
@@ -288,3 +282,51 @@ async def test_stuck_worker_fails_healthz(tmp_path: Path, hook: Hook) -> None:
     assert 503 == stuck[0]
     assert ["the worker process did not reply within 1.5 s"] == stuck[1]["problems"]
     assert 200 == alive
+
+
+async def test_signals_during_hung_start(tmp_path: Path, hook: Hook) -> None:
+    """SIGHUP while the worker process starts is not a reason to end it, and SIGTERM then stops
+    both at once, with the credential plugin the worker process started."""
+    kubeconfig, pid_file = hanging_kubeconfig(tmp_path)
+    config = config_for(tmp_path, hook, kubernetes={"kubeconfig": str(kubeconfig)})
+    config["server"] = {"host": "127.0.0.1", "port": free_port()}
+    process = await spawn_serve(tmp_path, config)
+    for _ in range(200):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        await asyncio.sleep(0.05)
+    plugin = int(pid_file.read_text())
+    try:
+        process.send_signal(signal.SIGHUP)
+        await asyncio.sleep(0.5)
+        assert process.returncode is None
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+        text = stderr.decode()
+        assert time.monotonic() - started < 10, text
+        assert 0 == process.returncode, text
+        assert '"reason": "stopped before it started"' in text
+        await wait_gone(plugin)
+    finally:
+        if not process_gone(plugin):
+            os.kill(plugin, signal.SIGKILL)
+
+
+async def test_sighup_storm_during_drain(tmp_path: Path, hook: Hook) -> None:
+    hook.delay_s = 1.0
+    daemon = await start_daemon(tmp_path, config_for(tmp_path, hook))
+    await post_alert(daemon.url)
+    await asyncio.sleep(0.3)
+    daemon.process.send_signal(signal.SIGTERM)
+    # A signal every 20 ms until serve exits, 500 at most.
+    for _ in range(500):
+        if daemon.process.returncode is not None:
+            break
+        with contextlib.suppress(ProcessLookupError):
+            daemon.process.send_signal(signal.SIGHUP)
+        await asyncio.sleep(0.02)
+    stderr = await exited(daemon)
+    assert 0 == daemon.process.returncode, stderr
+    assert '"status": 0, "event": "worker_process_stopped"' in stderr
+    assert 1 == len(hook.bodies)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import pickle
+import signal
 import socket
 import struct
 import sys
@@ -11,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from responder.errors import ConfigError
 from responder.settings import Settings
@@ -21,7 +22,7 @@ from responder.workers.channel import Channel
 from responder.workers.process import NOTIFY_DRAIN_S, SHUTDOWN_GRACE_S
 from responder.workers.supervisor import WorkerProcess
 from tests.samples import sample_alert
-from tests.serve import REPO
+from tests.serve import REPO, hanging_kubeconfig, process_gone
 
 
 class RecordingJournal:
@@ -54,7 +55,7 @@ async def stand_in(journal: RecordingJournal) -> tuple[WorkerProcess, socket.soc
     workers.drain_timeout_s = 0.2
     ours, theirs = socket.socketpair()
     workers._process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "import time; time.sleep(30)"
+        sys.executable, "-c", "import time; time.sleep(30)", start_new_session=True
     )
     workers._channel = channel = await Channel.open(ours)
     workers._reader = asyncio.create_task(workers._read(channel))
@@ -139,45 +140,32 @@ def test_sink_outwaits_worker_drain() -> None:
 async def test_hung_start_killed_at_once(tmp_path: Path) -> None:
     """A kubeconfig credential plugin that never returns keeps the worker process from
     starting."""
-    plugin = tmp_path / "plugin.py"
-    # Waits until its parent, the worker process, is gone, so the test leaves nothing behind.
-    plugin.write_text(
-        "import os, time\n"
-        "parent = os.getppid()\n"
-        "while os.getppid() == parent:\n"
-        "    time.sleep(0.05)\n"
-    )
-    kubeconfig = tmp_path / "kubeconfig"
-    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable}}
-    user["exec"]["args"] = [str(plugin)]
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
-                "users": [{"name": "u", "user": user}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        )
-    )
-
+    kubeconfig, pid_file = hanging_kubeconfig(tmp_path)
     settings = Settings(
         playbooks=[REPO / "playbooks"],
         kubernetes={"kubeconfig": kubeconfig},
         notifiers={"security": {"type": "log"}},
         auth={"mode": "none", "allow_unauthenticated": True},
     )
-
     workers = WorkerProcess(AlertQueue(10), None)
     workers.start_timeout_s = 2.0
     started = time.monotonic()
     with pytest.raises(ConfigError, match="did not start within 2 s; check the kubeconfig"):
         await workers.start(settings)
-    process = workers._process
-    assert process is not None
-    assert process.returncode is not None
-    await workers.stop()
-    # Killed at once: no wait for a drain that a process stuck at start cannot take.
-    assert time.monotonic() - started < 10
+    plugin = int(pid_file.read_text())
+    try:
+        process = workers._process
+        assert process is not None
+        assert process.returncode is not None
+        await workers.stop()
+        # Killed at once: no wait for a drain that a process stuck at start cannot take.
+        assert time.monotonic() - started < 10
+        # The plugin was in the worker process's group, and went with it.
+        for _ in range(100):
+            if process_gone(plugin):
+                break
+            await asyncio.sleep(0.02)
+        assert process_gone(plugin)
+    finally:
+        if not process_gone(plugin):
+            os.kill(plugin, signal.SIGKILL)
