@@ -104,14 +104,14 @@ async def _start(
     if journal is not None:
         resources.push_async_callback(journal.close)
     workers = WorkerProcess(sink.queue, journal)
-    # Installed before the stop is registered, so that it is removed after the worker process
-    # has drained: a SIGHUP during the drain is forwarded, not taken by its default action,
-    # which ends the process.
+    # Registered before the stop, so that SIGHUP is forwarded until the worker process has
+    # drained. Until the handler is installed, serve ignores SIGHUP, and the worker process
+    # inherits that for the time it takes to import its modules.
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGHUP, workers.forward, signal.SIGHUP)
     resources.callback(_stop_forwarding, loop)
     resources.push_async_callback(workers.stop)
     await workers.start(settings)
+    loop.add_signal_handler(signal.SIGHUP, workers.forward, signal.SIGHUP)
     sink.readiness.append(_workers_ready(workers))
     sink.liveness.append(_workers_alive(workers))
     sink.worker_metrics = _worker_metrics(workers)

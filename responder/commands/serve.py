@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ log = structlog.get_logger("responder")
 
 def serve(config: Path | None, overrides: dict[str, Any]) -> int:
     """Run the daemon in the foreground; return the exit status."""
+    # SIGHUP reloads the playbooks once the worker process runs. Before that, its default
+    # action would end the process.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     settings = load_settings(config, **overrides)
     configure_logging(settings.log_format, settings.log_level)
     if settings.record is not None:

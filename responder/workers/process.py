@@ -65,7 +65,7 @@ log = structlog.get_logger("responder.workers")
 SHUTDOWN_GRACE_S = 20.0
 NOTIFY_DRAIN_S = 5.0
 
-# Exit status when the sink closed the channel without asking to drain.
+# Exit status when the sink closed the channel without a drain request.
 EXIT_ORPHANED = 70
 
 _PR_SET_PDEATHSIG = 1

@@ -223,7 +223,13 @@ class WorkerProcess:
             self._replies.pop(number, None)
 
     def forward(self, signum: int) -> None:
-        """Send a signal to the worker process, such as SIGHUP to reload the playbooks."""
+        """Send a signal to the worker process, such as SIGHUP to reload the playbooks.
+
+        Not before it has started: until its handlers are installed, which follows the import
+        of every module, a SIGHUP would end it, and it loads the playbooks at start anyway."""
+        if self._reader is None:
+            log.info("signal_not_forwarded", signal=signum, reason="worker process starting")
+            return
         if self._process is not None and self._process.returncode is None:
             self._process.send_signal(signum)
 

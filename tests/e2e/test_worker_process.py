@@ -317,3 +317,34 @@ async def test_sighup_storm_during_drain(tmp_path: Path, hook: Hook) -> None:
     assert 0 == daemon.process.returncode, stderr
     assert '"status": 0, "event": "worker_process_stopped"' in stderr
     assert 1 == len(hook.bodies)
+
+
+async def test_sighup_during_start_spared(tmp_path: Path, hook: Hook) -> None:
+    """SIGHUPs from the moment serve ignores them, before the worker process has handlers."""
+    config = config_for(tmp_path, hook)
+    port = free_port()
+    config["server"] = {"host": "127.0.0.1", "port": port}
+    process = await spawn_serve(tmp_path, config)
+    daemon = Daemon(process, f"http://127.0.0.1:{port}")
+    # Python starts with the default action, which no program can change before it runs.
+    for _ in range(500):
+        ignored, caught = caught_signals(process.pid)
+        if (ignored | caught) & (1 << (signal.SIGHUP - 1)):
+            break
+        await asyncio.sleep(0.01)
+    ready = False
+    async with aiohttp.ClientSession() as session:
+        # A signal every 20 ms until serve is ready, 1,000 at most.
+        for _ in range(1000):
+            if process.returncode is not None:
+                break
+            process.send_signal(signal.SIGHUP)
+            with contextlib.suppress(aiohttp.ClientConnectionError):
+                async with session.get(f"{daemon.url}/readyz") as response:
+                    ready = response.status == 200
+            if ready:
+                break
+            await asyncio.sleep(0.02)
+    stderr = await stop(daemon)
+    assert ready, stderr
+    assert 0 == process.returncode, stderr
