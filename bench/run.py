@@ -44,7 +44,7 @@ from bench import profile
 from bench.loadgen import BEARER_TOKEN
 from bench.stats import summarize
 from bench.workload import REPO, AlertFactory, load_samples, playbook_set
-from tests.serve import child_pid
+from tests.serve import child_pid, run_responder
 
 STARTUP_TIMEOUT_S = 30.0
 # The daemon drains its queue for up to 20 s on SIGTERM, and this leaves room for the rest.
@@ -164,20 +164,15 @@ class Daemon:
     async def start(cls, directory: Path, kube_url: str, playbooks: int) -> Daemon:
         port = free_port()
         config_path = write_config(directory, kube_url, playbooks, port)
-        environment = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
         log_path = directory / "responder.log"
         with log_path.open("wb") as log_file:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "responder",
+            process = await run_responder(
                 "serve",
                 "--config",
                 str(config_path),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=log_file,
-                env=environment,
                 cwd=directory,
             )
         daemon = cls(process, f"http://127.0.0.1:{port}", log_path)

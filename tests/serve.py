@@ -162,24 +162,26 @@ async def start_daemon(
 async def spawn_serve(
     tmp_path: Path, config: dict[str, Any], **options: Any
 ) -> asyncio.subprocess.Process:
-    """Write ``config`` to ``tmp_path`` and start ``responder serve`` on it, with standard output
-    and error piped. KUBECONFIG is removed from the environment, so that only the config's
-    kubeconfig is used. ``options`` go to ``asyncio.create_subprocess_exec``."""
+    """Write ``config`` to ``tmp_path`` and start ``responder serve`` on it there, as
+    ``run_responder`` does."""
     config_path = tmp_path / "responder.yaml"
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return await run_responder("serve", "--config", str(config_path), cwd=tmp_path, **options)
+
+
+async def run_responder(*arguments: str, **options: Any) -> asyncio.subprocess.Process:
+    """Start ``python -m responder ARGUMENTS`` with standard output and error piped, unless
+    ``options`` for ``asyncio.create_subprocess_exec`` set them otherwise. KUBECONFIG is removed
+    from the environment, so that only the kubeconfig in the arguments or the config is used."""
     environment = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "responder",
-        "serve",
-        "--config",
-        str(config_path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=environment,
-        cwd=tmp_path,
+    settings: dict[str, Any] = {
+        "stdout": asyncio.subprocess.PIPE,
+        "stderr": asyncio.subprocess.PIPE,
+        "env": environment,
         **options,
+    }
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "responder", *arguments, **settings
     )
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from responder.cli import main
 from responder.ingest.alert import Alert
 from tests.kubeapi.server import KubeApiServer
 from tests.samples import SAMPLES
+from tests.serve import run_responder
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = REPO / "playbooks"
@@ -147,19 +146,7 @@ async def test_release_removes_quarantine(tmp_path: Path) -> None:
         assert "success" == isolated.outcome.value
         assert 1 == len(cluster.list_objects("networkpolicies", "shop"))
 
-        environment = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "responder",
-            "release",
-            "shop/web-0",
-            "--kubeconfig",
-            str(kubeconfig),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=environment,
-        )
+        process = await run_responder("release", "shop/web-0", "--kubeconfig", str(kubeconfig))
         out, err = await asyncio.wait_for(process.communicate(), timeout=30)
         assert 0 == process.returncode, err.decode()
         assert [] == cluster.list_objects("networkpolicies", "shop")

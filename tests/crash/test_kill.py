@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import os
 import signal
 import sqlite3
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,7 +25,7 @@ from aiohttp import web
 from responder.ingest.alert import Timestamp
 from tests.kubeapi.seed import container_id
 from tests.kubeapi.server import KubeApiServer
-from tests.serve import free_port
+from tests.serve import free_port, run_responder
 
 ALERTS = 1000
 KILL_AFTER = 400
@@ -134,19 +132,14 @@ def write_config(tmp_path: Path, cluster: KubeApiServer, hook: str, port: int) -
 
 
 async def start(config: Path, tmp_path: Path) -> asyncio.subprocess.Process:
-    environment = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
     # The child keeps its own copy of the descriptor, so the file can close once it started.
     with (tmp_path / "stderr.log").open("ab") as log_file:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "responder",
+        return await run_responder(
             "serve",
             "--config",
             str(config),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=log_file,
-            env=environment,
             cwd=tmp_path,
         )
 

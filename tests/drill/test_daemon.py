@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import sys
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,7 +17,7 @@ from responder.drill.replay import ReplayOptions, run_replay
 from responder.drill.send import SendOptions
 from responder.settings import load_settings
 from tests.drill.helpers import PLAYBOOKS, sample_records, write_recording
-from tests.serve import Daemon, start_daemon, stop
+from tests.serve import Daemon, run_responder, start_daemon, stop
 
 SCRIPT = "<script>alert(1)</script>"
 TOKEN = "drill-test-token"
@@ -129,12 +128,10 @@ async def test_daemon_token_from_file(tmp_path: Path, daemon: Daemon) -> None:
     recording = write_recording(tmp_path / "drill.jsonl", drill_records())
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n", encoding="utf-8")
-    command = [sys.executable, "-m", "responder", "replay", str(recording), "--retime"]
+    command = ["replay", str(recording), "--retime"]
     command += ["--to", daemon.url + "/", "--token-file", str(token_file)]
     command += ["--output", "json", "--wait", "10"]
-    process = await asyncio.create_subprocess_exec(
-        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path
-    )
+    process = await run_responder(*command, cwd=tmp_path)
     stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert 0 == process.returncode, stderr.decode()
     assert 3 == json.loads(stdout)["send"]["accepted"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from email import message_from_bytes
@@ -29,6 +28,7 @@ from tests.serve import (
     eventually,
     free_port,
     offline_config,
+    run_responder,
     seed_shop,
     shell_alert,
     start_daemon,
@@ -182,18 +182,8 @@ async def test_history_lists_decisions(
         await fetch_record(daemon, alert_id)
     finally:
         await stop(daemon)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "responder",
-        "history",
-        "--journal",
-        str(tmp_path / "responder-journal.db"),
-        "--namespace",
-        "shop",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    journal = str(tmp_path / "responder-journal.db")
+    process = await run_responder("history", "--journal", journal, "--namespace", "shop")
     out, err = await asyncio.wait_for(process.communicate(), timeout=30)
     text = out.decode()
     assert 0 == process.returncode, err.decode()
