@@ -258,6 +258,17 @@ class Kube:
         await self.api_client.close()
 
 
+def nested(body: Any, *keys: str) -> Any:
+    """Return ``body[key][key]...`` of an object from ``Kube.read``, or None where a level is
+    missing, null or not an object: the API server leaves out optional fields."""
+    value = body
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
 async def _json_body(operation: str, response: aiohttp.ClientResponse) -> dict[str, Any]:
     async with response:
         data = await response.read()

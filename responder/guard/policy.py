@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter
 
 from responder.act.base import ActionContext, ActionSpec, PolicyRule
-from responder.act.kube import Kube
+from responder.act.kube import Kube, nested
 from responder.act.results import CHANGED, ActionResult, Outcome
 from responder.clock import Clock
 from responder.errors import KubeError
@@ -179,7 +179,7 @@ class Guards:
                         f"{subject} has the label {label}=true; destructive actions skip its pods"
                     )
                     return self._refuse(spec, PROTECTION_LABEL, reason)
-                node_name = ((found or {}).get("spec") or {}).get("nodeName")
+                node_name = nested(found, "spec", "nodeName")
             if spec.acts_on_node and node_name:
                 subject = f"node {node_name}"
                 node = await _read(kube, kube.core.read_node, node_name)
@@ -247,7 +247,7 @@ async def _read(kube: Kube, request: Any, *args: str) -> dict[str, Any] | None:
 
 
 def _labels(found: dict[str, Any] | None) -> dict[str, Any]:
-    return dict(((found or {}).get("metadata") or {}).get("labels") or {})
+    return dict(nested(found, "metadata", "labels") or {})
 
 
 def _is_set(value: str | None) -> bool:

@@ -14,7 +14,7 @@ import trustme
 from aiohttp import web
 from kubernetes_asyncio.client import ApiClient
 
-from responder.act.kube import Kube, RetryPolicy
+from responder.act.kube import Kube, RetryPolicy, nested
 from responder.errors import ConfigError, KubeError
 from tests.kubeapi import KubeApiServer
 
@@ -311,3 +311,13 @@ async def test_untrusted_server_certificate(tmp_path: Path) -> None:
     assert "get_code: TLS with the API server failed: " in str(caught.value)
     assert "check the certificate authority" in str(caught.value)
     assert 0 == kube.retries
+
+
+def test_nested_reads_missing_levels() -> None:
+    pod = {"metadata": {"labels": {"app": "web"}, "annotations": None}, "spec": []}
+    assert {"app": "web"} == nested(pod, "metadata", "labels")
+    assert "web" == nested(pod, "metadata", "labels", "app")
+    assert nested(pod, "metadata", "annotations", "x") is None
+    assert nested(pod, "status", "phase") is None
+    assert nested(pod, "spec", "nodeName") is None
+    assert nested(None, "metadata") is None

@@ -13,7 +13,7 @@ from kubernetes_asyncio.client import V1DeleteOptions, V1Preconditions
 from pydantic import Field, field_validator
 
 from responder.act.base import ActionContext, Parameters, PolicyRule, action
-from responder.act.kube import Kube
+from responder.act.kube import Kube, nested
 from responder.act.kubernetes.common import (
     api_failure,
     verified_pod,
@@ -136,11 +136,11 @@ async def _read_replica_set(kube: Kube, pod: VerifiedPod) -> ReplicaSetState | N
         if error.status == 404:
             return None
         raise
-    if (replica_set.get("metadata") or {}).get("uid") != controller.uid:
+    if nested(replica_set, "metadata", "uid") != controller.uid:
         # Same name, different object: the pod's ReplicaSet was deleted and another created.
         return None
-    spec_replicas = (replica_set.get("spec") or {}).get("replicas")
-    ready_replicas = (replica_set.get("status") or {}).get("readyReplicas")
+    spec_replicas = nested(replica_set, "spec", "replicas")
+    ready_replicas = nested(replica_set, "status", "readyReplicas")
     return ReplicaSetState(
         name=controller.name,
         # spec.replicas defaults to 1 when unset, as the API server does.

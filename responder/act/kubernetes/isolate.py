@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from responder.act.base import ActionContext, Parameters, PolicyRule, action
-from responder.act.kube import Kube
+from responder.act.kube import Kube, nested
 from responder.act.kubernetes.common import (
     JSON_PATCH,
     MANAGED_BY_LABEL,
@@ -301,7 +301,7 @@ async def _read_selector(
         if error.status == 404:
             return None
         raise
-    selector = (workload.get("spec") or {}).get("selector")
+    selector = nested(workload, "spec", "selector")
     return selector if isinstance(selector, dict) and selector else None
 
 
@@ -315,7 +315,7 @@ async def _read_policy(
         if error.status == 404:
             return None
         raise
-    labels = dict((policy.get("metadata") or {}).get("labels") or {})
+    labels = dict(nested(policy, "metadata", "labels") or {})
     spec = policy.get("spec") or {}
     return labels, spec if isinstance(spec, dict) else {}
 

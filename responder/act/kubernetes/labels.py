@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from responder.act.base import ActionContext, Parameters, PolicyRule, action
-from responder.act.kube import Kube
+from responder.act.kube import Kube, nested
 from responder.act.kubernetes.common import (
     MERGE_PATCH,
     api_failure,
@@ -179,7 +179,7 @@ async def _apply(
             change = plan_labels(params)
         else:
             pod = await kube.read(kube.core.read_namespaced_pod, target.pod, target.namespace)
-            current = dict((pod.get("metadata") or {}).get("annotations") or {})
+            current = dict(nested(pod, "metadata", "annotations") or {})
             change = plan_annotations(params, current)
         if not change.patch:
             reason = f"nothing to change on {subject}: " + "; ".join(change.notes)

@@ -7,6 +7,7 @@ alert the node is the alert's hostname; for a pod alert it is the node the pod r
 from __future__ import annotations
 
 from responder.act.base import ActionContext, Parameters, PolicyRule, action
+from responder.act.kube import nested
 from responder.act.kubernetes.common import (
     MERGE_PATCH,
     api_failure,
@@ -64,7 +65,7 @@ async def cordon_node(ctx: ActionContext, params: CordonNodeParameters) -> Actio
     verb = "get"
     try:
         node = await kube.read(kube.core.read_node, node_name)
-        if (node.get("spec") or {}).get("unschedulable") is True:
+        if nested(node, "spec", "unschedulable") is True:
             reason = f"{subject}{via} was already cordoned"
             return ActionResult(NAME, Outcome.SUCCESS, reason, details={**details, CHANGED: False})
         verb = "patch"

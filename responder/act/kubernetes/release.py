@@ -7,7 +7,7 @@ policy always, and its workload's policy while the pod still exists and names it
 from __future__ import annotations
 
 from responder.act.base import PolicyRule
-from responder.act.kube import Kube
+from responder.act.kube import Kube, nested
 from responder.act.kubernetes.common import MANAGED_BY_LABEL, MANAGER, MERGE_PATCH
 from responder.act.kubernetes.quarantine import (
     QUARANTINE_LABEL,
@@ -63,7 +63,7 @@ async def release(kube: Kube, namespace: str, pod: str, *, dry_run: bool) -> lis
             if error.status == 404:
                 continue
             raise
-        if not is_managed((policy.get("metadata") or {}).get("labels")):
+        if not is_managed(nested(policy, "metadata", "labels")):
             done.append(
                 f"refused to delete {subject}: it lacks the label {MANAGED_BY_LABEL}={MANAGER}"
             )
