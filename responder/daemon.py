@@ -21,7 +21,7 @@ from aiohttp import web
 
 from responder.errors import ConfigError
 from responder.ingest.auth import auth_middleware, checked_auth
-from responder.ingest.server import ReadinessCheck, Sink, create_app, create_health_app
+from responder.ingest.server import HealthCheck, Sink, create_app, create_health_app
 from responder.match.loader import LoadReport
 from responder.record.metrics import Metrics
 from responder.settings import Settings
@@ -194,7 +194,7 @@ def _stop_forwarding(loop: asyncio.AbstractEventLoop) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
-def _workers_ready(workers: WorkerProcess) -> ReadinessCheck:
+def _workers_ready(workers: WorkerProcess) -> HealthCheck:
     async def check() -> str | None:
         if workers.failed is not None:
             return workers.failed
@@ -207,7 +207,7 @@ def _workers_ready(workers: WorkerProcess) -> ReadinessCheck:
     return check
 
 
-def _workers_alive(workers: WorkerProcess) -> ReadinessCheck:
+def _workers_alive(workers: WorkerProcess) -> HealthCheck:
     async def check() -> str | None:
         if workers.failed is not None:
             return workers.failed

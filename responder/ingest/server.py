@@ -32,7 +32,8 @@ log = structlog.get_logger("responder.ingest")
 # A header that marks every alert of a request as a drill.
 DRILL_HEADER = "X-Responder-Drill"
 
-ReadinessCheck = Callable[[], Awaitable[str | None]]
+# A check of /healthz or /readyz: it returns None when healthy, or a sentence saying why not.
+HealthCheck = Callable[[], Awaitable[str | None]]
 
 
 @dataclass
@@ -48,10 +49,10 @@ class Sink:
     """A JSONL file that receives every accepted alert as it arrived (serve --record)."""
     busy_log: ThrottledLog = field(default_factory=lambda: ThrottledLog(log, interval_s=1.0))
     """The store of accepted alerts, written before the 202. None keeps them in memory only."""
-    # Each check returns None when ready, or a sentence saying why not.
-    readiness: list[ReadinessCheck] = field(default_factory=list)
-    # The same for /healthz: a failed check makes the kubelet restart the container.
-    liveness: list[ReadinessCheck] = field(default_factory=list)
+    # The checks of /readyz: a failed one takes the pod out of its Service.
+    readiness: list[HealthCheck] = field(default_factory=list)
+    # The checks of /healthz: a failed one makes the kubelet restart the container.
+    liveness: list[HealthCheck] = field(default_factory=list)
     worker_metrics: Callable[[], Awaitable[bytes]] | None = None
     """The worker process's metrics in the text format. With it, /metrics shows the sink's
     own families from ``metrics`` and the rest from the worker process."""
@@ -161,19 +162,21 @@ def _busy(sink: Sink, reason: str, message: str) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    sink = request.app[SINK]
-    problems = [problem for check in sink.liveness if (problem := await check()) is not None]
+    problems = await _problems(request.app[SINK].liveness)
     if problems:
         return web.json_response({"status": "unhealthy", "problems": problems}, status=503)
     return web.json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
-    sink = request.app[SINK]
-    problems = [problem for check in sink.readiness if (problem := await check()) is not None]
+    problems = await _problems(request.app[SINK].readiness)
     if problems:
         return web.json_response({"status": "not ready", "problems": problems}, status=503)
     return web.json_response({"status": "ready"})
+
+
+async def _problems(checks: list[HealthCheck]) -> list[str]:
+    return [problem for check in checks if (problem := await check()) is not None]
 
 
 async def metrics(request: web.Request) -> web.Response:
