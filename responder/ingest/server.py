@@ -45,10 +45,10 @@ class Sink:
     retry_after_s: int = 1
     max_body_bytes: int = 1024 * 1024
     journal: Journal | None = None
+    """The store of accepted alerts, written before the 202. None keeps them in memory only."""
     record_path: Path | None = None
     """A JSONL file that receives every accepted alert as it arrived (serve --record)."""
     busy_log: ThrottledLog = field(default_factory=lambda: ThrottledLog(log, interval_s=1.0))
-    """The store of accepted alerts, written before the 202. None keeps them in memory only."""
     # The checks of /readyz: a failed one takes the pod out of its Service.
     readiness: list[HealthCheck] = field(default_factory=list)
     # The checks of /healthz: a failed one makes the kubelet restart the container.
