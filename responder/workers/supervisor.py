@@ -89,6 +89,9 @@ class WorkerProcess:
                 # sink then requests the worker process to drain.
                 start_new_session=True,
             )
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
         self._channel = channel = await Channel.open(ours)
